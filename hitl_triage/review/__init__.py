@@ -1,0 +1,1 @@
+"""Expert review: the reviewers' web app and the terminal review."""
