@@ -39,6 +39,7 @@ from pydantic import (
 
 from hitl_triage.errors import ConfigError
 from hitl_triage.judge.settings import JudgeConfig
+from hitl_triage.round_settings import ConfidenceConfig, CurriculumConfig, TriageConfig
 from hitl_triage.store.settings import ReviewConfig
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
@@ -149,6 +150,9 @@ class TaskConfig(StrictModel):
     dataset: DatasetConfig
     lfs: LFConfig = Field(default_factory=LFConfig)
     label_model: LabelModelConfig = Field(default_factory=LabelModelConfig)
+    confidence: ConfidenceConfig = Field(default_factory=ConfidenceConfig)
+    triage: TriageConfig = Field(default_factory=TriageConfig)
+    curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     judge: JudgeConfig | None = None
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     run_dir: Path | None = Field(
