@@ -1,0 +1,243 @@
+"""Putting items into the review queue: validation of routed items, gold items, and the
+admin's stop-gap ways to queue items before the round loop does (``hitl-triage queue``)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hitl_triage.store.errors import IntakeError
+from hitl_triage.store.models import (
+    GOLD_ROUND,
+    GOLD_ROUTE,
+    ROUTES,
+    GoldItem,
+    Item,
+    Round,
+    Task,
+    utcnow,
+)
+from hitl_triage.store.settings import OverlapConfig
+
+REQUIRED = ("id", "route", "round")
+OPTIONAL: dict[str, Any] = {
+    "text": None,
+    "priority": 0.0,
+    "suggested": None,
+    "confidence": None,
+    "votes": "{}",
+    "judge_rationale": None,
+}
+GOLD_OVERLAP = 1_000_000  # every reviewer may answer a gold item once
+
+
+def _parse_votes(raw: Any, item_id: str, n_classes: int) -> str:
+    if raw is None or raw == "":
+        return "{}"
+    try:
+        votes = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError as exc:
+        raise IntakeError(f"item {item_id!r}: votes is not valid JSON ({exc.msg})") from None
+    if not isinstance(votes, dict):
+        raise IntakeError(
+            f"item {item_id!r}: votes must be a JSON object source -> class index, got {type(votes).__name__}"
+        )
+    clean: dict[str, int | None] = {}
+    for source, vote in votes.items():
+        if vote is None or vote == -1:
+            clean[str(source)] = None
+        elif isinstance(vote, int) and not isinstance(vote, bool) and 0 <= vote < n_classes:
+            clean[str(source)] = vote
+        else:
+            raise IntakeError(
+                f"item {item_id!r}: vote of {source!r} must be a class index in [0, {n_classes}), "
+                f"-1 or null, got {vote!r}"
+            )
+    return json.dumps(clean, sort_keys=True)
+
+
+def _row(raw: dict[str, Any], n_classes: int) -> dict[str, Any]:
+    item_id = raw["id"]
+    if not isinstance(item_id, str) or not item_id or len(item_id) > 256:
+        raise IntakeError(f"item id must be a non-empty string of at most 256 characters, got {item_id!r}")
+    if raw["route"] not in ROUTES:
+        raise IntakeError(f"item {item_id!r}: route must be one of {list(ROUTES)}, got {raw['route']!r}")
+    if not isinstance(raw["round"], int) or raw["round"] < 0:
+        raise IntakeError(f"item {item_id!r}: round must be an integer >= 0, got {raw['round']!r}")
+    suggested, confidence = raw["suggested"], raw["confidence"]
+    if suggested is not None and not 0 <= int(suggested) < n_classes:
+        raise IntakeError(f"item {item_id!r}: suggested must be a class index in [0, {n_classes}) or null, got {suggested!r}")
+    if confidence is not None and (math.isnan(confidence) or not 0.0 <= confidence <= 1.0):
+        raise IntakeError(f"item {item_id!r}: confidence must be in [0, 1] or null, got {confidence!r}")
+    priority = float(raw["priority"] if raw["priority"] is not None else 0.0)
+    if math.isnan(priority):
+        raise IntakeError(f"item {item_id!r}: priority must be a number, got NaN")
+    return {
+        "id": item_id,
+        "text": raw["text"],
+        "route": raw["route"],
+        "round": int(raw["round"]),
+        "priority": priority,
+        "suggested": None if suggested is None else int(suggested),
+        "confidence": None if confidence is None else float(confidence),
+        "votes": _parse_votes(raw["votes"], item_id, n_classes),
+        "judge_rationale": raw["judge_rationale"],
+    }
+
+
+def validate_items(items: pl.DataFrame, *, n_classes: int) -> list[dict[str, Any]]:
+    """Rows of ``items`` checked and normalized (see ``ReviewStore.enqueue`` for columns).
+
+    Raises:
+        IntakeError: a missing required column or a bad value (naming the item id).
+    """
+    missing = [c for c in REQUIRED if c not in items.columns]
+    if missing:
+        raise IntakeError(f"items to enqueue lack column(s) {missing}; got columns {items.columns}")
+    frame = items.with_columns(
+        [pl.lit(default).alias(name) for name, default in OPTIONAL.items() if name not in items.columns]
+    )
+    dupes = frame.group_by("id", "round").len().filter(pl.col("len") > 1)
+    if dupes.height:
+        raise IntakeError(f"items to enqueue repeat (id, round): {dupes.rows()[:5]}")
+    # Row-wise on purpose: each row becomes database rows, and messages name the item.
+    return [_row(raw, n_classes) for raw in frame.select(*REQUIRED, *OPTIONAL).iter_rows(named=True)]
+
+
+def enqueue_frame(session: Session, items: pl.DataFrame, *, n_classes: int, overlap: OverlapConfig) -> int:
+    rows = validate_items(items, n_classes=n_classes)
+    if not rows:
+        return 0
+    now = utcnow()
+    known_items = set(session.scalars(select(Item.id).where(Item.id.in_({r["id"] for r in rows}))))
+    rounds = {r["round"] for r in rows}
+    known_rounds = set(session.scalars(select(Round.number).where(Round.number.in_(rounds))))
+    session.add_all(Round(number=n, created_at=now) for n in sorted(rounds - known_rounds))
+    existing = set(
+        session.execute(
+            select(Task.item_id, Task.round).where(Task.item_id.in_({r["id"] for r in rows}))
+        ).tuples()
+    )
+    new = 0
+    for r in rows:
+        if r["id"] not in known_items:
+            session.add(Item(id=r["id"], text=r["text"], created_at=now))
+            known_items.add(r["id"])
+        if (r["id"], r["round"]) in existing:
+            continue
+        session.add(
+            Task(
+                item_id=r["id"],
+                round=r["round"],
+                route=r["route"],
+                priority=r["priority"],
+                suggested=r["suggested"],
+                confidence=r["confidence"],
+                votes=r["votes"],
+                judge_rationale=r["judge_rationale"],
+                overlap=overlap.for_route(r["route"]),
+                status="open",
+                created_at=now,
+            )
+        )
+        new += 1
+    session.flush()
+    return new
+
+
+def add_gold(session: Session, *, item_id: str, label: int, admin: str, text: str | None = None) -> None:
+    """Mark ``item_id`` as a gold item with a known ``label``; creates its gold task, which
+    shows the evidence of the item's latest routed task (so it looks like any other item).
+
+    Raises:
+        IntakeError: the item is unknown and no ``text`` is given.
+    """
+    item = session.get(Item, item_id)
+    if item is None:
+        if text is None:
+            raise IntakeError(f"gold item {item_id!r} is not in the store; give its text to add it")
+        item = Item(id=item_id, text=text, created_at=utcnow())
+        session.add(item)
+    gold = session.get(GoldItem, item_id)
+    if gold is None:
+        session.add(GoldItem(item_id=item_id, label=label, created_by=admin, created_at=utcnow()))
+    else:
+        gold.label, gold.created_by = label, admin
+    if session.scalar(select(Task.id).where(Task.item_id == item_id, Task.round == GOLD_ROUND)) is None:
+        latest = session.scalar(
+            select(Task).where(Task.item_id == item_id, Task.route != GOLD_ROUTE).order_by(Task.round.desc()).limit(1)
+        )
+        session.add(
+            Task(
+                item_id=item_id,
+                round=GOLD_ROUND,
+                route=GOLD_ROUTE,
+                priority=0.0,
+                suggested=latest.suggested if latest else None,
+                confidence=latest.confidence if latest else None,
+                votes=latest.votes if latest else "{}",
+                judge_rationale=latest.judge_rationale if latest else None,
+                overlap=GOLD_OVERLAP,
+                status="open",
+                created_at=utcnow(),
+            )
+        )
+    session.flush()
+
+
+def items_from_probs(
+    run_dir: Path, texts: pl.DataFrame, label_names: list[str], *, n: int, round: int
+) -> pl.DataFrame:
+    """The ``n`` least confident items of ``run_dir/probs.parquet`` as an enqueue frame
+    (suggested = argmax, confidence = max probability, priority = 1 - confidence).
+
+    ``texts``: frame with ``id`` and ``text``.
+
+    Raises:
+        IntakeError: probs.parquet is missing or lacks a ``p_<label>`` column.
+    """
+    path = Path(run_dir) / "probs.parquet"
+    if not path.is_file():
+        raise IntakeError(f"{path} not found; run `hitl-triage label CONFIG` first or use --ids")
+    probs = pl.read_parquet(path)
+    cols = [f"p_{name}" for name in label_names]
+    missing = [c for c in ["id", *cols] if c not in probs.columns]
+    if missing:
+        raise IntakeError(f"{path}: missing column(s) {missing}; got {probs.columns}")
+    return (
+        probs.select(
+            pl.col("id").cast(pl.String),
+            pl.concat_list(cols).list.arg_max().cast(pl.Int64).alias("suggested"),
+            pl.max_horizontal(cols).cast(pl.Float64).alias("confidence"),
+        )
+        .with_columns((1.0 - pl.col("confidence")).alias("priority"))
+        .sort("confidence")
+        .head(n)
+        .join(texts.select(pl.col("id").cast(pl.String), "text"), on="id", how="left")
+        .with_columns(pl.lit("review").alias("route"), pl.lit(round).alias("round"))
+    )
+
+
+def items_from_ids(path: Path, texts: pl.DataFrame, *, round: int) -> pl.DataFrame:
+    """Items listed one id per line in ``path`` (blank lines ignored) as an enqueue frame.
+
+    Raises:
+        IntakeError: the file is missing or names ids not in the dataset.
+    """
+    if not Path(path).is_file():
+        raise IntakeError(f"{path}: ids file not found")
+    ids = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    frame = pl.DataFrame({"id": ids}, schema={"id": pl.String()}).unique("id", maintain_order=True)
+    found = frame.join(texts.select(pl.col("id").cast(pl.String), "text"), on="id", how="left")
+    unknown = found.filter(pl.col("text").is_null() & ~pl.col("id").is_in(texts["id"].cast(pl.String).implode()))
+    if unknown.height:
+        raise IntakeError(f"{path}: {unknown.height} id(s) not in the dataset, e.g. {unknown['id'].head(3).to_list()}")
+    return found.with_columns(
+        pl.lit("review").alias("route"), pl.lit(round).alias("round"), pl.lit(0.0).alias("priority")
+    )

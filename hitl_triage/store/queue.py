@@ -1,0 +1,449 @@
+"""Claiming tasks and recording answers: the concurrency-critical steps of the review store.
+
+Every function here runs inside one write transaction opened by ``ReviewStore``:
+
+* SQLite: the transaction starts with ``BEGIN IMMEDIATE``, so writers are serialized and a
+  read-then-write step sees no concurrent change.
+* PostgreSQL: claiming locks candidate task rows with ``FOR UPDATE SKIP LOCKED`` and recounts
+  the task's taken slots after the lock; only a claim adds a slot and a claim always holds the
+  task's row lock, so two reviewers can never both hold the last slot of a task. Recording an
+  answer locks the task row (``FOR UPDATE``) so the settle step sees every answer.
+
+A slot of a task is taken by an assignment that is ``done`` (a live label answer) or ``active``
+and not expired. A task with ``overlap`` k has k slots.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from hitl_triage.store.errors import AnswerConflictError, AnswerError, TaskNotFoundError
+from hitl_triage.store.models import (
+    ANSWER_KINDS,
+    GOLD_ROUTE,
+    Adjudication,
+    Answer,
+    Assignment,
+    Item,
+    Task,
+    utcnow,
+)
+
+COMMENT_MAX = 2000
+ANSWER_ID_MAX = 64
+_CANDIDATES = 10
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """What a reviewer sees of a task. The route is left out on purpose: audit and gold items
+    must look exactly like review items."""
+
+    task_id: int
+    item_id: str
+    text: str | None
+    suggested: int | None
+    confidence: float | None
+    votes: dict[str, int | None]
+    judge_rationale: str | None
+    round: int
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """An answer as stored. ``created`` is False when the id was already recorded (a retry)."""
+
+    answer_id: str
+    task_id: int
+    kind: str
+    label: int | None
+    created: bool
+    task_status: str = "open"
+
+
+def view(task: Task, item: Item, expires_at: datetime | None = None) -> TaskView:
+    votes = json.loads(task.votes or "{}")
+    return TaskView(
+        task_id=task.id,
+        item_id=item.id,
+        text=item.text,
+        suggested=task.suggested,
+        confidence=task.confidence,
+        votes=votes,
+        judge_rationale=task.judge_rationale,
+        round=task.round,
+        expires_at=expires_at,
+    )
+
+
+def _taken(now: datetime):  # type: ignore[no-untyped-def]
+    """Correlated count of the slots of ``Task`` that are taken."""
+    return (
+        select(func.count(Assignment.id))
+        .where(
+            Assignment.task_id == Task.id,
+            or_(
+                Assignment.state == "done",
+                and_(Assignment.state == "active", Assignment.expires_at > now),
+            ),
+        )
+        .scalar_subquery()
+    )
+
+
+def _not_mine(reviewer_id: int):  # type: ignore[no-untyped-def]
+    return ~exists().where(
+        Assignment.task_id == Task.id,
+        Assignment.reviewer_id == reviewer_id,
+        Assignment.state != "released",
+    )
+
+
+def claimable(reviewer_id: int, now: datetime):  # type: ignore[no-untyped-def]
+    """Filter of the non-gold tasks ``reviewer_id`` could claim now."""
+    return and_(
+        Task.status == "open",
+        Task.route != GOLD_ROUTE,
+        _not_mine(reviewer_id),
+        _taken(now) < Task.overlap,
+    )
+
+
+def _slot_free(session: Session, task_id: int, overlap: int, now: datetime) -> bool:
+    taken = session.scalar(
+        select(func.count(Assignment.id)).where(
+            Assignment.task_id == task_id,
+            or_(
+                Assignment.state == "done",
+                and_(Assignment.state == "active", Assignment.expires_at > now),
+            ),
+        )
+    )
+    return int(taken or 0) < overlap
+
+
+def _lock_task(session: Session, task_id: int) -> Task | None:
+    return session.scalar(select(Task).where(Task.id == task_id).with_for_update())
+
+
+def _take(session: Session, task: Task, reviewer_id: int, now: datetime, lease: timedelta) -> TaskView:
+    row = session.scalar(
+        select(Assignment).where(Assignment.task_id == task.id, Assignment.reviewer_id == reviewer_id)
+    )
+    if row is None:
+        row = Assignment(task_id=task.id, reviewer_id=reviewer_id)
+        session.add(row)
+    row.state, row.assigned_at, row.expires_at = "active", now, now + lease
+    session.flush()
+    item = session.get(Item, task.item_id)
+    assert item is not None  # tasks reference items by foreign key
+    return view(task, item, row.expires_at)
+
+
+def serve_gold_now(reviewer_name: str, n_served: int, rate: float) -> bool:
+    """Whether the ``n_served``-th task of a reviewer is a gold item: a reproducible draw
+    (SHA-256 of name and count) with probability ``rate``, not guessable from the count."""
+    if rate <= 0:
+        return False
+    digest = hashlib.sha256(f"{reviewer_name}:{n_served}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < rate
+
+
+def claim(
+    session: Session,
+    *,
+    reviewer_id: int,
+    reviewer_name: str,
+    lease: timedelta,
+    gold_rate: float,
+    skip_locked: bool,
+) -> TaskView | None:
+    """The reviewer's current task: the one they hold, else a gold item (at ``gold_rate``),
+    else the open task with free slots that comes first (round ascending, priority descending).
+    Returns None when nothing is left for this reviewer."""
+    now = utcnow()
+    held = session.scalars(
+        select(Assignment)
+        .where(Assignment.reviewer_id == reviewer_id, Assignment.state == "active")
+        .order_by(Assignment.assigned_at.desc(), Assignment.id.desc())
+    ).all()
+    for row in held:
+        task = _lock_task(session, row.task_id)
+        assert task is not None
+        if row.expires_at > now or (
+            task.status == "open" and _slot_free(session, task.id, task.overlap, now)
+        ):
+            return _take(session, task, reviewer_id, now, lease)
+        row.state = "released"
+    n_served = session.scalar(
+        select(func.count(Assignment.id)).where(
+            Assignment.reviewer_id == reviewer_id, Assignment.state != "released"
+        )
+    )
+    if serve_gold_now(reviewer_name, int(n_served or 0), gold_rate):
+        gold = session.scalar(
+            select(Task)
+            .where(Task.route == GOLD_ROUTE, _not_mine(reviewer_id))
+            .order_by(Task.id)
+            .limit(1)
+        )
+        if gold is not None:
+            return _take(session, gold, reviewer_id, now, lease)
+    while True:
+        query = (
+            select(Task.id)
+            .where(claimable(reviewer_id, now))
+            .order_by(Task.round, Task.priority.desc(), Task.id)
+            .limit(_CANDIDATES)
+        )
+        if skip_locked:
+            query = query.with_for_update(skip_locked=True, of=Task)
+        ids = session.scalars(query).all()
+        if not ids:
+            return None
+        for task_id in ids:
+            task = session.get(Task, task_id)
+            assert task is not None
+            if task.status == "open" and _slot_free(session, task_id, task.overlap, now):
+                return _take(session, task, reviewer_id, now, lease)
+
+
+def settle(session: Session, task: Task, *, mode: str) -> None:
+    """Recompute a task's status from its live label answers (gold and adjudicated tasks keep
+    theirs). With fewer than ``overlap`` labels the task is open; then ``unanimous`` settles only
+    if all agree, ``majority`` if one label has more than half; otherwise it is disputed."""
+    if task.route == GOLD_ROUTE or task.status == "adjudicated":
+        return
+    labels = session.scalars(
+        select(Answer.label).where(
+            Answer.task_id == task.id, Answer.kind == "label", Answer.retracted_at.is_(None)
+        )
+    ).all()
+    if len(labels) < task.overlap:
+        task.status, task.final_label, task.settled_at = "open", None, None
+        return
+    (top, count), *_ = Counter(labels).most_common(1)
+    agreed = count == len(labels) if mode == "unanimous" else 2 * count > len(labels)
+    if agreed:
+        if task.status != "settled" or task.final_label != top:
+            task.status, task.final_label, task.settled_at = "settled", top, utcnow()
+    else:
+        task.status, task.final_label, task.settled_at = "disputed", None, None
+
+
+def validate_answer(kind: str, label: int | None, comment: str | None, n_classes: int) -> None:
+    """Raises AnswerError naming what was expected and what was got."""
+    if kind not in ANSWER_KINDS:
+        raise AnswerError(f"answer kind must be one of {list(ANSWER_KINDS)}, got {kind!r}")
+    if kind == "label":
+        if label is None or not 0 <= label < n_classes:
+            raise AnswerError(
+                f"a label answer needs a class index in [0, {n_classes}), got {label!r}"
+            )
+    elif label is not None:
+        raise AnswerError(f"a {kind} answer carries no label, got label={label!r}")
+    if comment is not None and len(comment) > COMMENT_MAX:
+        raise AnswerError(f"comment too long: {len(comment)} characters, at most {COMMENT_MAX}")
+
+
+def validate_answer_id(answer_id: str) -> None:
+    if not answer_id or len(answer_id) > ANSWER_ID_MAX or not answer_id.isascii():
+        raise AnswerError(
+            f"answer id must be 1-{ANSWER_ID_MAX} ASCII characters (e.g. a UUID), got {answer_id!r}"
+        )
+
+
+def find_answer(session: Session, answer_id: str, reviewer_id: int) -> SubmitResult | None:
+    """The stored answer ``answer_id`` (a retry), or None if the id is new.
+
+    Raises:
+        AnswerConflictError: the id belongs to another reviewer's answer.
+    """
+    row = session.get(Answer, answer_id)
+    if row is None:
+        return None
+    if row.reviewer_id != reviewer_id:
+        raise AnswerConflictError(f"answer id {answer_id!r} is already used by another answer")
+    task = session.get(Task, row.task_id)
+    return SubmitResult(row.id, row.task_id, row.kind, row.label, False, task.status if task else "")
+
+
+def submit(
+    session: Session,
+    *,
+    answer_id: str,
+    reviewer_id: int,
+    task_id: int,
+    kind: str,
+    label: int | None,
+    comment: str | None,
+    settle_mode: str,
+    lease: timedelta,
+) -> SubmitResult:
+    """Record an answer (inputs already validated). A retried id returns the stored answer.
+
+    Raises:
+        TaskNotFoundError: no task ``task_id``.
+        AnswerConflictError: the reviewer already has a live answer on this task (edit it), or
+            the id belongs to another reviewer.
+    """
+    previous = find_answer(session, answer_id, reviewer_id)
+    if previous is not None:
+        return previous
+    task = _lock_task(session, task_id)
+    if task is None:
+        raise TaskNotFoundError(f"no task with id {task_id}")
+    live = session.scalar(
+        select(Answer.id).where(
+            Answer.task_id == task_id,
+            Answer.reviewer_id == reviewer_id,
+            Answer.retracted_at.is_(None),
+        )
+    )
+    if live is not None:
+        raise AnswerConflictError(
+            f"task {task_id} already has your answer {live!r}; edit or undo it instead"
+        )
+    now = utcnow()
+    session.add(
+        Answer(
+            id=answer_id,
+            task_id=task_id,
+            reviewer_id=reviewer_id,
+            kind=kind,
+            label=label,
+            comment=comment,
+            created_at=now,
+        )
+    )
+    assignment = session.scalar(
+        select(Assignment).where(Assignment.task_id == task_id, Assignment.reviewer_id == reviewer_id)
+    )
+    if assignment is None:
+        assignment = Assignment(task_id=task_id, reviewer_id=reviewer_id, assigned_at=now)
+        session.add(assignment)
+    assignment.state = {"label": "done", "skip": "skipped", "flag": "flagged"}[kind]
+    assignment.expires_at = now + lease
+    session.flush()
+    settle(session, task, mode=settle_mode)
+    return SubmitResult(answer_id, task_id, kind, label, True, task.status)
+
+
+def _own_answer(session: Session, answer_id: str, reviewer_id: int) -> Answer:
+    row = session.get(Answer, answer_id)
+    if row is None or row.reviewer_id != reviewer_id:
+        raise AnswerError(f"no answer {answer_id!r} of yours")
+    return row
+
+
+def last_live_answer(session: Session, reviewer_id: int) -> str | None:
+    return session.scalar(
+        select(Answer.id)
+        .where(Answer.reviewer_id == reviewer_id, Answer.retracted_at.is_(None))
+        .order_by(Answer.created_at.desc(), Answer.id.desc())
+        .limit(1)
+    )
+
+
+def retract(
+    session: Session, *, answer_id: str, reviewer_id: int, settle_mode: str, lease: timedelta
+) -> int:
+    """Undo an answer: it is kept with ``retracted_at`` set, and the task is handed back to the
+    reviewer (an active assignment), so it is the next one they see. Retracting an already
+    retracted answer changes nothing (a retried undo). Returns the task id.
+
+    Raises:
+        AnswerError: no such answer of this reviewer, or it was replaced by an edit.
+    """
+    row = _own_answer(session, answer_id, reviewer_id)
+    if row.retracted_at is not None:
+        if row.replaced_by is not None:
+            raise AnswerError(f"answer {answer_id!r} was replaced by {row.replaced_by!r}; undo that")
+        return row.task_id
+    task = _lock_task(session, row.task_id)
+    assert task is not None
+    now = utcnow()
+    row.retracted_at = now
+    assignment = session.scalar(
+        select(Assignment).where(Assignment.task_id == row.task_id, Assignment.reviewer_id == reviewer_id)
+    )
+    assert assignment is not None  # submit always creates one
+    assignment.state, assignment.assigned_at, assignment.expires_at = "active", now, now + lease
+    session.flush()
+    settle(session, task, mode=settle_mode)
+    return row.task_id
+
+
+def edit(
+    session: Session,
+    *,
+    answer_id: str,
+    new_answer_id: str,
+    reviewer_id: int,
+    kind: str,
+    label: int | None,
+    comment: str | None,
+    settle_mode: str,
+) -> SubmitResult:
+    """Replace a live answer with a new one (``new_answer_id``); the old one is kept, retracted,
+    with ``replaced_by``. A retried edit returns the stored replacement.
+
+    Raises:
+        AnswerError: no such live answer of this reviewer.
+    """
+    previous = find_answer(session, new_answer_id, reviewer_id)
+    if previous is not None:
+        return previous
+    row = _own_answer(session, answer_id, reviewer_id)
+    if row.retracted_at is not None:
+        raise AnswerError(f"answer {answer_id!r} was undone or replaced; it cannot be edited")
+    task = _lock_task(session, row.task_id)
+    assert task is not None
+    now = utcnow()
+    row.retracted_at, row.replaced_by = now, new_answer_id
+    session.flush()
+    session.add(
+        Answer(
+            id=new_answer_id,
+            task_id=row.task_id,
+            reviewer_id=reviewer_id,
+            kind=kind,
+            label=label,
+            comment=comment,
+            created_at=row.created_at,
+        )
+    )
+    assignment = session.scalar(
+        select(Assignment).where(Assignment.task_id == row.task_id, Assignment.reviewer_id == reviewer_id)
+    )
+    assert assignment is not None
+    assignment.state = {"label": "done", "skip": "skipped", "flag": "flagged"}[kind]
+    session.flush()
+    settle(session, task, mode=settle_mode)
+    return SubmitResult(new_answer_id, row.task_id, kind, label, True, task.status)
+
+
+def adjudicate(
+    session: Session, *, task_id: int, admin_id: int, label: int, comment: str | None
+) -> None:
+    """Record the final label of a task (any status but gold); kept in ``adjudications``.
+
+    Raises:
+        TaskNotFoundError: no such task, or it is a gold task.
+    """
+    task = _lock_task(session, task_id)
+    if task is None or task.route == GOLD_ROUTE:
+        raise TaskNotFoundError(f"no adjudicable task with id {task_id}")
+    now = utcnow()
+    session.add(
+        Adjudication(task_id=task_id, reviewer_id=admin_id, label=label, comment=comment, created_at=now)
+    )
+    task.status, task.final_label, task.settled_at = "adjudicated", label, now

@@ -1,0 +1,353 @@
+"""``ReviewStore``: the one object the round loop, the web app and the terminal review use.
+
+Open it with ``open_store(config)``. Every public method runs in its own transaction (writes are
+retried on lock timeouts, deadlocks and unique-key races, so a retried request is safe), takes
+and returns plain values (dataclasses, polars frames) and never leaks ORM objects.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, TypeVar
+
+import polars as pl
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+from hitl_triage.store import accounts, queue
+from hitl_triage.store.accounts import NewCredentials, ReviewerInfo
+from hitl_triage.store.db import default_sqlite_url, is_postgres, make_engine, upgrade
+from hitl_triage.store.errors import AnswerError, ReviewerError, StoreError
+from hitl_triage.store.intake import enqueue_frame
+from hitl_triage.store.models import GOLD_ROUTE, Answer, Reviewer, Round, Task, iso, utcnow
+from hitl_triage.store.queue import SubmitResult, TaskView
+
+if TYPE_CHECKING:
+    from hitl_triage.config import TaskConfig
+
+T = TypeVar("T")
+RESOLVED_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.String(),
+    "label": pl.Int64(),
+    "reviewer": pl.String(),
+    "round": pl.Int64(),
+    "route": pl.String(),
+    "answered_at": pl.String(),
+}
+_RETRIES = 8
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    if isinstance(exc, IntegrityError):
+        return True  # a concurrent insert of the same key: the retry sees it and answers
+    code = getattr(exc.orig, "sqlstate", None)
+    return code in ("40001", "40P01") or "database is locked" in str(exc.orig)
+
+
+def open_store(config: TaskConfig, *, pool_size: int = 20) -> ReviewStore:
+    """Open (creating or upgrading the schema of) the review store of a task.
+
+    ``config.review.database_url`` null means ``<run_dir>/review.sqlite3``.
+
+    Raises:
+        StoreError: the URL is invalid, names a missing environment variable, or the database
+            cannot be reached.
+    """
+    try:
+        url = config.review.resolved_database_url()
+    except KeyError as exc:
+        raise StoreError(
+            f"review.database_url references environment variable {exc.args[0]}, which is not set"
+        ) from None
+    engine = make_engine(url or default_sqlite_url(config.out_dir), pool_size=pool_size)
+    upgrade(engine)
+    return ReviewStore(engine, config)
+
+
+class ReviewStore:
+    """Items routed to experts, reviewers, assignments and answers, in one database."""
+
+    def __init__(self, engine: Engine, config: TaskConfig) -> None:
+        self.engine = engine
+        self.config = config
+        self.settings = config.review
+        self._reader = engine.execution_options(hitl_read=True)
+        self._skip_locked = is_postgres(engine)
+
+    # -- transactions -------------------------------------------------------------------
+    def write(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in a write transaction, retrying transient conflicts."""
+        for attempt in range(_RETRIES):
+            try:
+                with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                    return fn(session)
+            except DBAPIError as exc:
+                if not _retryable(exc) or attempt == _RETRIES - 1:
+                    raise
+                time.sleep(random.uniform(0, 0.005 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    def read(self, fn: Callable[[Session], T]) -> T:
+        with Session(self._reader) as session, session.begin():
+            return fn(session)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> ReviewStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(minutes=self.settings.lease_minutes)
+
+    # -- the round loop's contract ------------------------------------------------------
+    def enqueue(self, items: pl.DataFrame) -> int:
+        """Add routed items; returns how many tasks were new. Idempotent per (id, round).
+
+        ``items`` columns: ``id`` (str), ``text`` (str|null), ``route`` ("review"|"audit"),
+        ``round`` (int >= 0), ``priority`` (float, higher first), ``suggested`` (class index or
+        null), ``confidence`` (float in [0, 1] or null), ``votes`` (JSON object: source name →
+        class index, or null / -1 for abstain), ``judge_rationale`` (str|null). Only ``id``,
+        ``route`` and ``round`` are required.
+
+        Raises:
+            IntakeError: a missing column or a bad value, naming the row's id.
+        """
+        return self.write(
+            lambda s: enqueue_frame(
+                s, items, n_classes=self.config.n_classes, overlap=self.settings.overlap
+            )
+        )
+
+    def resolved_answers(self) -> pl.DataFrame:
+        """One row per non-gold task whose final label is settled or adjudicated.
+
+        Columns: ``id`` (item id), ``label`` (int), ``reviewer`` ("adjudicated" or a comma list
+        of the reviewers whose labels settled it), ``round``, ``route``, ``answered_at`` (ISO).
+        """
+
+        def run(s: Session) -> pl.DataFrame:
+            tasks = s.execute(
+                select(Task.id, Task.item_id, Task.final_label, Task.round, Task.route, Task.status, Task.settled_at)
+                .where(Task.status.in_(("settled", "adjudicated")), Task.route != GOLD_ROUTE)
+                .order_by(Task.round, Task.id)
+            ).all()
+            names: dict[int, list[str]] = {}
+            for task_id, name in s.execute(
+                select(Answer.task_id, Reviewer.name)
+                .join(Reviewer, Reviewer.id == Answer.reviewer_id)
+                .join(Task, Task.id == Answer.task_id)
+                .where(
+                    Task.status == "settled",
+                    Answer.kind == "label",
+                    Answer.retracted_at.is_(None),
+                    Answer.label == Task.final_label,
+                )
+            ):
+                names.setdefault(task_id, []).append(name)
+            rows = [
+                {
+                    "id": t.item_id,
+                    "label": t.final_label,
+                    "reviewer": "adjudicated" if t.status == "adjudicated" else ",".join(sorted(names.get(t.id, []))),
+                    "round": t.round,
+                    "route": t.route,
+                    "answered_at": iso(t.settled_at),
+                }
+                for t in tasks
+            ]
+            return pl.DataFrame(rows, schema=RESOLVED_SCHEMA)
+
+        return self.read(run)
+
+    def pending_count(self, round: int | None = None) -> int:
+        """Routed (non-gold) tasks still without a settled label, in ``round`` or in all."""
+
+        def run(s: Session) -> int:
+            query = select(func.count(Task.id)).where(
+                Task.status.in_(("open", "disputed")), Task.route != GOLD_ROUTE
+            )
+            if round is not None:
+                query = query.where(Task.round == round)
+            return int(s.scalar(query) or 0)
+
+        return self.read(run)
+
+    # -- reviewers ------------------------------------------------------------------------
+    def add_reviewer(self, name: str, *, role: str = "reviewer", password: str | None = None) -> NewCredentials:
+        return self.write(lambda s: accounts.add_reviewer(s, name=name, role=role, password=password))
+
+    def reviewers(self) -> list[ReviewerInfo]:
+        return self.read(
+            lambda s: [accounts.info(r) for r in s.scalars(select(Reviewer).order_by(Reviewer.name))]
+        )
+
+    def reviewer(self, name: str) -> ReviewerInfo:
+        """Raises ReviewerError if unknown or disabled."""
+        found = self.read(lambda s: accounts.info(accounts.get_reviewer(s, name)))
+        if not found.active:
+            raise ReviewerError(f"reviewer {name!r} is disabled")
+        return found
+
+    def reset_credentials(self, name: str, *, password: bool, token: bool, new_password: str | None = None) -> NewCredentials:
+        return self.write(
+            lambda s: accounts.reset_credentials(s, name, password=password, token=token, new_password=new_password)
+        )
+
+    def set_active(self, name: str, active: bool) -> ReviewerInfo:
+        return self.write(lambda s: accounts.set_active(s, name, active))
+
+    def check_password(self, name: str, password: str) -> ReviewerInfo:
+        return self.read(lambda s: accounts.check_password(s, name, password))
+
+    def check_token(self, token: str) -> ReviewerInfo | None:
+        return self.read(lambda s: accounts.check_token(s, token))
+
+    def open_session(self, reviewer: ReviewerInfo) -> tuple[str, str]:
+        hours = self.settings.session_hours
+        return self.write(lambda s: accounts.open_session(s, reviewer.id, hours=hours))
+
+    def find_session(self, cookie: str) -> tuple[ReviewerInfo, str] | None:
+        return self.read(lambda s: accounts.find_session(s, cookie))
+
+    def close_session(self, cookie: str) -> None:
+        self.write(lambda s: accounts.close_session(s, cookie))
+
+    # -- reviewing ------------------------------------------------------------------------
+    def next_task(self, reviewer: ReviewerInfo) -> TaskView | None:
+        """The reviewer's current task (claimed for ``lease_minutes``), or None if done."""
+        return self.write(
+            lambda s: queue.claim(
+                s,
+                reviewer_id=reviewer.id,
+                reviewer_name=reviewer.name,
+                lease=self.lease,
+                gold_rate=self.settings.gold_rate,
+                skip_locked=self._skip_locked,
+            )
+        )
+
+    def submit(
+        self,
+        reviewer: ReviewerInfo,
+        *,
+        answer_id: str,
+        task_id: int,
+        kind: str,
+        label: int | None = None,
+        comment: str | None = None,
+    ) -> SubmitResult:
+        """Record an answer; a retried ``answer_id`` returns the stored answer (``created``
+        False) and never adds a second one.
+
+        Raises:
+            AnswerError: bad id, kind, label or comment.
+            AnswerConflictError: already answered by this reviewer, or the id is another's.
+            TaskNotFoundError: no such task.
+        """
+        queue.validate_answer_id(answer_id)
+        comment = comment or None
+        queue.validate_answer(kind, label, comment, self.config.n_classes)
+        return self.write(
+            lambda s: queue.submit(
+                s,
+                answer_id=answer_id,
+                reviewer_id=reviewer.id,
+                task_id=task_id,
+                kind=kind,
+                label=label,
+                comment=comment,
+                settle_mode=self.settings.settle,
+                lease=self.lease,
+            )
+        )
+
+    def undo(self, reviewer: ReviewerInfo, answer_id: str | None = None) -> int:
+        """Retract ``answer_id`` (default: the reviewer's latest live answer); its task becomes
+        the reviewer's next one. Returns the task id.
+
+        Raises:
+            AnswerError: nothing to undo, or not the reviewer's answer.
+        """
+
+        def run(s: Session) -> int:
+            target = answer_id or queue.last_live_answer(s, reviewer.id)
+            if target is None:
+                raise AnswerError(f"nothing to undo: {reviewer.name} has no answers")
+            return queue.retract(
+                s, answer_id=target, reviewer_id=reviewer.id, settle_mode=self.settings.settle, lease=self.lease
+            )
+
+        return self.write(run)
+
+    def edit(
+        self,
+        reviewer: ReviewerInfo,
+        *,
+        answer_id: str,
+        new_answer_id: str,
+        kind: str = "label",
+        label: int | None = None,
+        comment: str | None = None,
+    ) -> SubmitResult:
+        """Replace one of the reviewer's live answers (the old one is kept, retracted)."""
+        queue.validate_answer_id(new_answer_id)
+        comment = comment or None
+        queue.validate_answer(kind, label, comment, self.config.n_classes)
+        return self.write(
+            lambda s: queue.edit(
+                s,
+                answer_id=answer_id,
+                new_answer_id=new_answer_id,
+                reviewer_id=reviewer.id,
+                kind=kind,
+                label=label,
+                comment=comment,
+                settle_mode=self.settings.settle,
+            )
+        )
+
+    def adjudicate(self, admin: ReviewerInfo, *, task_id: int, label: int, comment: str | None = None) -> None:
+        """Record the final label of a disputed (or any non-gold) task.
+
+        Raises:
+            PermissionDeniedError: ``admin`` is not an admin.
+            AnswerError: label out of range.  TaskNotFoundError: no such task.
+        """
+        from hitl_triage.store.errors import PermissionDeniedError
+
+        if not admin.is_admin:
+            raise PermissionDeniedError(f"{admin.name} is not an admin; only admins adjudicate")
+        queue.validate_answer("label", label, comment, self.config.n_classes)
+        self.write(
+            lambda s: queue.adjudicate(s, task_id=task_id, admin_id=admin.id, label=label, comment=comment or None)
+        )
+
+    def current_round(self) -> int | None:
+        return self.read(lambda s: s.scalar(select(func.max(Round.number))))
+
+    def now(self) -> str:
+        return iso(utcnow()) or ""
+
+    def add_gold(self, admin: ReviewerInfo, *, item_id: str, label: int, text: str | None = None) -> None:
+        """Mark an item as gold with a known label (admins only).
+
+        Raises:
+            PermissionDeniedError: not an admin.  AnswerError: label out of range.
+            IntakeError: unknown item and no text.
+        """
+        from hitl_triage.store.errors import PermissionDeniedError
+        from hitl_triage.store.intake import add_gold
+
+        if not admin.is_admin:
+            raise PermissionDeniedError(f"{admin.name} is not an admin; only admins add gold items")
+        queue.validate_answer("label", label, None, self.config.n_classes)
+        self.write(lambda s: add_gold(s, item_id=item_id, label=label, admin=admin.name, text=text))
