@@ -1,0 +1,167 @@
+"""``hitl-triage init``: write a ready task config (and an LF module) for a new task.
+
+* :func:`init_task` scaffolds ``configs/<name>.yaml`` and ``labeling_functions/<name>.py``.
+* :func:`init_from_wrench` writes a config for a WRENCH folder: its ``weak_labels`` become
+  precomputed vote columns (named from the folder's README when it lists them) and its
+  ``label`` becomes the gold column, used only for scoring and simulation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from hitl_triage.config import NAME_PATTERN, load_config
+from hitl_triage.errors import ConfigError, DatasetError
+from hitl_triage.rundir import write_text
+
+
+@dataclass(frozen=True)
+class InitResult:
+    config_path: Path
+    lf_path: Path | None
+
+
+LF_TEMPLATE = '''"""Labeling functions for the {name} task (configs/{name}.yaml).
+
+Each LF votes a class index (see the config's labels, in order), or ABSTAIN (-1).
+Mix expression LFs (fast, vectorized), snorkel row LFs and spaCy row LFs (x.doc).
+"""
+
+import polars as pl
+
+from hitl_triage.lf import ABSTAIN, expression_lf, keyword_lf, labeling_function, nlp_labeling_function
+
+{constants}
+
+example_keywords = keyword_lf("example_keywords", ["replace", "these", "words"], {first})
+
+
+@expression_lf
+def example_short_text() -> pl.Expr:
+    """Short texts: replace with a rule that holds for your data."""
+    return pl.when(pl.col("text").str.len_chars() < 10).then(pl.lit({first}))
+
+
+@labeling_function()
+def example_row_rule(x):
+    """A row LF sees one item: x.text, x.id and the dataset's other fields."""
+    return {first} if "example" in (x.text or "").lower() else ABSTAIN
+
+
+@nlp_labeling_function()
+def example_numbers(x):
+    """A spaCy LF reads x.doc, parsed once per run in batches."""
+    return {first} if any(t.like_num for t in x.doc) else ABSTAIN
+'''
+
+
+def _check_name(name: str) -> None:
+    if not re.match(NAME_PATTERN, name):
+        raise ConfigError(
+            f"task name {name!r} is not valid: use letters, digits, '_' or '-', starting with a letter"
+        )
+
+
+def _refuse_overwrite(*paths: Path) -> None:
+    existing = [str(p) for p in paths if p.exists()]
+    if existing:
+        raise ConfigError(f"refusing to overwrite existing file(s): {', '.join(existing)}")
+
+
+def _rel(path: Path, start: Path) -> str:
+    return os.path.relpath(path.resolve(), start.resolve())
+
+
+def _dump(config: dict, header: str) -> str:
+    return header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=100)
+
+
+def init_task(
+    name: str,
+    *,
+    labels: list[str],
+    configs_dir: Path = Path("configs"),
+    lf_dir: Path = Path("labeling_functions"),
+    data_path: Path | None = None,
+) -> InitResult:
+    """Scaffold a config and an LF module for a new task; refuses to overwrite files."""
+    _check_name(name)
+    if len(labels) < 2:
+        raise ConfigError(f"a task needs at least two labels, got {labels}")
+    config_path, lf_path = configs_dir / f"{name}.yaml", lf_dir / f"{name}.py"
+    _refuse_overwrite(config_path, lf_path)
+    data = data_path or Path("data") / f"{name}.csv"
+    config = {
+        "task": name,
+        "labels": [{"name": n, "description": f"Describe when an item is '{n}' (reviewers and the judge read this)."}
+                   for n in labels],
+        "dataset": {"path": _rel(data, configs_dir) if data_path else f"../data/{name}.csv",
+                    "id_field": "id", "text_field": "text", "gold_field": None},
+        "lfs": {"modules": [_rel(lf_path, configs_dir)], "n_jobs": 1, "spacy_pipeline": "blank:en"},
+        "label_model": {"kind": "snorkel", "n_epochs": 500, "lr": 0.01},
+        "run_dir": _rel(Path("runs") / name, configs_dir),
+    }
+    constants = "\n".join(f"{re.sub(r'[^A-Za-z0-9_]', '_', n).upper()} = {i}" for i, n in enumerate(labels))
+    first = re.sub(r"[^A-Za-z0-9_]", "_", labels[0]).upper()
+    write_text(config_path, _dump(config, f"# Task config for {name}; see README.md for every field.\n"))
+    lf_path.parent.mkdir(parents=True, exist_ok=True)
+    write_text(lf_path, LF_TEMPLATE.format(name=name, constants=constants, first=first))
+    return InitResult(config_path=config_path, lf_path=lf_path)
+
+
+def wrench_lf_names(folder: Path, n_votes: int) -> list[str] | None:
+    """LF names from a WRENCH README's "Labeling functions list:" block, if it has n_votes."""
+    readme = folder / "README.md"
+    if not readme.is_file():
+        return None
+    text = readme.read_text(encoding="utf-8", errors="replace")
+    match = re.search(r"Labeling functions list:\s*\n((?:\s*[A-Za-z_][\w]*,?\s*\n)+)", text)
+    if not match:
+        return None
+    names = [n.strip().strip(",") for n in match.group(1).splitlines() if n.strip()]
+    return names if len(names) == n_votes and len(set(names)) == n_votes else None
+
+
+def init_from_wrench(folder: Path, name: str, *, configs_dir: Path = Path("configs"), split: str = "train") -> InitResult:
+    """Write ``configs/<name>.yaml`` for a WRENCH dataset folder (no LF module needed)."""
+    _check_name(name)
+    folder = Path(folder)
+    label_file, split_file = folder / "label.json", folder / f"{split}.json"
+    for required in (label_file, split_file):
+        if not required.is_file():
+            raise DatasetError(f"{required}: not found; a WRENCH folder has label.json and {split}.json")
+    config_path = configs_dir / f"{name}.yaml"
+    _refuse_overwrite(config_path)
+    try:
+        label_map = json.loads(label_file.read_text(encoding="utf-8"))
+        first = next(iter(json.loads(split_file.read_text(encoding="utf-8")).values()))
+    except (json.JSONDecodeError, StopIteration, AttributeError) as exc:
+        raise DatasetError(f"{folder}: not a WRENCH dataset: {exc}") from None
+    classes = [label_map[str(i)] for i in range(len(label_map))]
+    n_votes = len(first.get("weak_labels", []))
+    lf_names = wrench_lf_names(folder, n_votes)
+    dataset: dict = {"path": _rel(folder, configs_dir), "format": "wrench", "split": split,
+                     "gold_field": "label", "vote_fields": ["weak_labels"]}
+    if lf_names:
+        dataset["vote_names"] = {"weak_labels": lf_names}
+    config = {
+        "task": name,
+        "labels": [{"name": re.sub(r"[^A-Za-z0-9_\-]", "_", str(c)),
+                    "description": f"Class {c} of the WRENCH dataset; describe it for reviewers and the judge."}
+                   for c in classes],
+        "dataset": dataset,
+        "lfs": {"modules": []},
+        "label_model": {"kind": "snorkel", "n_epochs": 500, "lr": 0.01},
+        "run_dir": _rel(Path("runs") / name, configs_dir),
+    }
+    header = (f"# WRENCH dataset {folder.name}: weak_labels are precomputed votes; label is the gold\n"
+              "# column, used only to score runs and to simulate reviewers.\n")
+    write_text(config_path, _dump(config, header))
+    load_config(config_path)  # the written config must validate
+    return InitResult(config_path=config_path, lf_path=None)
