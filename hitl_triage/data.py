@@ -235,7 +235,7 @@ def _vote_block(frame: pl.DataFrame, config: DatasetConfig, n_classes: int) -> t
             row, j = (int(v[0]) for v in np.nonzero(bad))
             raise DatasetError(
                 f"{path}: vote column {field!r}, row {row} (id {frame[ID][row]!r}): vote "
-                f"{values[row, j]!r} is outside {{-1, 0, ..., {n_classes - 1}}}"
+                f"{float(values[row, j]):g} is outside {{-1, 0, ..., {n_classes - 1}}}"
             )
         blocks.append(values.astype(np.int8))
     if not blocks:

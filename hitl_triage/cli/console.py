@@ -19,8 +19,8 @@ from rich.progress import (
 
 from hitl_triage.errors import HitlTriageError
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 T = TypeVar("T")
 

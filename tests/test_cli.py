@@ -1,0 +1,130 @@
+"""The task commands end to end through the real CLI (typer's runner), on real files."""
+
+import json
+from pathlib import Path
+
+import datasets
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from hitl_triage.cli import app
+
+from .conftest import FIXTURES, make_task, requires_shared, shared_data
+
+runner = CliRunner()
+
+
+def _ok(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_apply_label_export_on_a_small_task(task_config: Path) -> None:
+    out = _ok("apply", str(task_config))
+    assert "2 item(s) have empty text and were abstained on" in out
+    run = task_config.parent / "run"
+    votes = pl.read_parquet(run / "votes.parquet")
+    assert votes.columns == ["id", "link", "subscribe", "short", "song", "url_token"]
+    report = json.loads((run / "report.json").read_text())
+    assert report["apply"]["empty_text_items (abstained on)"] == 2
+    assert "gold_emp_acc" in (run / "lf_summary.csv").read_text()
+    out = _ok("label", str(task_config))
+    assert "accuracy against the gold column (scoring only)" in out
+    for fmt, name in (("parquet", "train.parquet"), ("jsonl", "train.jsonl"), ("hf", "hf")):
+        _ok("export", str(task_config), "--format", fmt)
+        assert (run / "trainset" / name).exists()
+    train = pl.read_parquet(run / "trainset" / "train.parquet")
+    assert train.columns == ["id", "text", "label", "label_index", "confidence", "label_source", "round", "votes"]
+    assert train["label"].to_list()[0] == "spam" and train["votes"][0]["link"] == "spam"
+    assert set(train["label_source"]) <= {"model", "prior"}
+    hf = datasets.load_from_disk(str(run / "trainset" / "hf"))
+    assert hf.num_rows == 8 and "confidence" in hf.column_names
+    assert (run / "report.md").read_text().startswith("# hitl-triage report: tiny")
+
+
+def test_raising_lf_is_reported_not_fatal(tmp_path: Path) -> None:
+    from .conftest import LF_MODULE
+
+    source = LF_MODULE + "\n@labeling_function()\ndef boom(x):\n    raise KeyError('field')\n"
+    out = _ok("apply", str(make_task(tmp_path, lf_source=source)))
+    assert "LF 'boom' raised on 6 item(s)" in out
+    errors = [json.loads(line) for line in (tmp_path / "run" / "lf_errors.jsonl").read_text().splitlines()]
+    assert errors[0] == {"lf": "boom", "id": "c0", "error": "KeyError: 'field'"}
+
+
+def test_stage_order_errors_are_clear(task_config: Path) -> None:
+    result = runner.invoke(app, ["label", str(task_config)])
+    assert result.exit_code == 1
+    assert "no votes yet; run `hitl-triage apply CONFIG` first" in result.output
+    _ok("apply", str(task_config))
+    result = runner.invoke(app, ["export", str(task_config)])
+    assert result.exit_code == 1 and "run `hitl-triage label CONFIG` first" in result.output
+
+
+def test_bad_config_fails_before_work(tmp_path: Path) -> None:
+    config = make_task(tmp_path, extra={"lfs": {"modules": ["lfs/task_lfs.py"], "njobs": 2}})
+    result = runner.invoke(app, ["apply", str(config)])
+    assert result.exit_code == 1
+    assert "lfs.njobs: unknown key" in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_snorkel_with_too_few_sources_says_what_to_do(tmp_path: Path) -> None:
+    source = "from hitl_triage.lf import keyword_lf\nk = keyword_lf('k', ['song'], 0)\n"
+    config = make_task(tmp_path, lf_source=source, extra={"label_model": {"kind": "snorkel"}})
+    _ok("apply", str(config))
+    result = runner.invoke(app, ["label", str(config)])
+    assert result.exit_code == 1 and "needs at least 3 sources, got 1" in result.output
+
+
+def test_init_new_task_scaffold_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    _ok("init", "reviews", "--labels", "neg,pos")
+    config = tmp_path / "configs" / "reviews.yaml"
+    assert config.is_file() and (tmp_path / "labeling_functions" / "reviews.py").is_file()
+    (tmp_path / "data").mkdir()
+    pl.DataFrame({"id": ["1", "2"], "text": ["an example", "12 apples"]}).write_csv(tmp_path / "data" / "reviews.csv")
+    out = _ok("apply", str(config))
+    assert "4 sources" in out
+    result = runner.invoke(app, ["init", "reviews"])
+    assert result.exit_code == 1 and "refusing to overwrite existing file(s)" in result.output
+    result = runner.invoke(app, ["init", "bad name!"])
+    assert result.exit_code == 1 and "task name 'bad name!' is not valid" in result.output
+
+
+def test_init_from_wrench_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    _ok("init", "--from-wrench", str(FIXTURES / "wrench_tiny"), "--name", "tiny")
+    config = tmp_path / "configs" / "tiny.yaml"
+    assert "vote_names" in config.read_text() and "lf_a" in config.read_text()
+    out = _ok("apply", str(config))
+    assert "3 sources" in out
+    result = runner.invoke(app, ["init", "--from-wrench", str(tmp_path), "--name", "x"])
+    assert result.exit_code == 1 and "label.json: not found" in result.output
+
+
+@requires_shared
+def test_init_from_wrench_youtube_then_label(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    _ok("init", "--from-wrench", str(shared_data() / "wrench" / "youtube"), "--name", "yt")
+    config = tmp_path / "configs" / "yt.yaml"
+    _ok("apply", str(config))
+    out = _ok("label", str(config))
+    votes = pl.read_parquet(tmp_path / "runs" / "yt" / "votes.parquet")
+    assert votes.height == 1686 and "keyword_subscribe" in votes.columns
+    accuracy = float(out.split("(scoring only):")[1].split()[0])
+    assert accuracy == pytest.approx(0.751, abs=0.02)  # snorkel LabelModel reference figure
+
+
+def test_bundled_demo_runs(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "configs" / "youtube_spam.yaml").read_text()
+    text = text.replace("../hitl_triage", str(repo / "hitl_triage")).replace(
+        "../labeling_functions", str(repo / "labeling_functions")).replace("../runs/youtube_spam", "run")
+    (tmp_path / "yt.yaml").write_text(text)
+    out = _ok("demo", str(tmp_path / "yt.yaml"))
+    assert "training set:" in out and (tmp_path / "run" / "trainset" / "train.parquet").is_file()
+    train = pl.read_parquet(tmp_path / "run" / "trainset" / "train.parquet")
+    assert train.height == 1953

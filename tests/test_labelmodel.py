@@ -1,0 +1,86 @@
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from hitl_triage.config import LabelModelConfig
+from hitl_triage.errors import LabelModelError
+from hitl_triage.labelmodel import (
+    MajorityVoteModel,
+    SnorkelLabelModel,
+    class_balance,
+    make_label_model,
+)
+
+
+def _synthetic(n: int = 400, m: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    L = np.where(rng.random((n, m)) < 0.8, y[:, None], 1 - y[:, None])
+    L[rng.random((n, m)) < 0.4] = -1
+    return L.astype(np.int8), y
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.int8, st.tuples(st.integers(1, 30), st.integers(1, 6)), elements=st.integers(-1, 2)))
+def test_majority_probabilities_sum_to_one(L: np.ndarray) -> None:
+    probs = MajorityVoteModel(n_classes=3).fit(L).predict_proba(L)
+    assert probs.shape == (L.shape[0], 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    voted = (L != -1).any(axis=1)
+    counts = np.stack([(L == c).sum(axis=1) for c in range(3)], axis=1)
+    assert (counts[voted].max(axis=1) == counts[voted][np.arange(voted.sum()), probs[voted].argmax(axis=1)]).all()
+
+
+def test_snorkel_model_learns_and_rows_sum_to_one() -> None:
+    L, y = _synthetic()
+    probs = SnorkelLabelModel(n_classes=2, n_epochs=200).fit(L).predict_proba(L)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    covered = (L != -1).any(axis=1)
+    assert (probs[covered].argmax(axis=1) == y[covered]).mean() > 0.85
+
+
+def test_snorkel_fit_does_not_reseed_global_generators() -> None:
+    L, _ = _synthetic()
+    random.seed(123)
+    np.random.seed(123)
+    expected = (random.random(), np.random.random())
+    random.seed(123)
+    np.random.seed(123)
+    SnorkelLabelModel(n_classes=2, n_epochs=20, random_state=7).fit(L)
+    assert (random.random(), np.random.random()) == expected
+
+
+def test_known_labels_set_class_balance_and_prior() -> None:
+    known = np.array([0, 0, 0, 1, -1, -1])
+    np.testing.assert_allclose(class_balance(known, 2), [4 / 6, 2 / 6])
+    assert class_balance(np.full(3, -1), 2) is None
+    L = np.full((6, 3), -1, dtype=np.int8)
+    probs = MajorityVoteModel(n_classes=2).fit(L, y_known=known).predict_proba(L)
+    np.testing.assert_allclose(probs[0], [4 / 6, 2 / 6])
+
+
+def test_snorkel_needs_three_sources() -> None:
+    with pytest.raises(LabelModelError, match=r"needs at least 3 sources, got 2; .*label_model\.kind: majority"):
+        SnorkelLabelModel(n_classes=2).fit(np.zeros((5, 2), dtype=np.int8))
+
+
+def test_invalid_votes_are_rejected() -> None:
+    model = MajorityVoteModel(n_classes=2)
+    with pytest.raises(LabelModelError, match=r"L\[1, 0\] = 2 is outside \{-1, 0, \.\.\., 1\}"):
+        model.fit(np.array([[0], [2]]))
+    with pytest.raises(LabelModelError, match=r"2-D \(n_items, n_sources\) array, got shape \(3,\)"):
+        model.fit(np.array([0, 1, 0]))
+    with pytest.raises(LabelModelError, match=r"must hold integers, got dtype float64"):
+        model.fit(np.array([[0.5]]))
+    with pytest.raises(LabelModelError, match=r"predict_proba called before fit"):
+        SnorkelLabelModel(n_classes=2).predict_proba(np.zeros((2, 3), dtype=np.int8))
+
+
+def test_factory_follows_config() -> None:
+    assert isinstance(make_label_model(LabelModelConfig(kind="majority"), n_classes=2), MajorityVoteModel)
+    model = make_label_model(LabelModelConfig(kind="snorkel", n_epochs=10), n_classes=3, random_state=4)
+    assert isinstance(model, SnorkelLabelModel) and model.n_epochs == 10 and model.random_state == 4
