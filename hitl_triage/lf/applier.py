@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -86,7 +87,10 @@ def _to_label(value: Any, label_names: list[str]) -> int:
 _WORK: dict[str, Any] = {}
 
 
-def _run_chunk(start: int, stop: int) -> tuple[int, np.ndarray, list[tuple[int, int, str]], list[tuple[int, int, str]]]:
+_ChunkResult = tuple[int, np.ndarray, list[tuple[int, int, str]], list[tuple[int, int, str]]]
+
+
+def _run_chunk(start: int, stop: int) -> _ChunkResult:
     """Apply the row LFs in ``_WORK`` to rows ``start:stop`` (row-wise by nature: user code)."""
     lfs: list[LabelingFunction] = _WORK["lfs"]
     rows: list[Row] = _WORK["rows"]
@@ -116,6 +120,23 @@ def _run_chunk(start: int, stop: int) -> tuple[int, np.ndarray, list[tuple[int, 
     return start, out, errors, bad
 
 
+def _gather(
+    results: Iterable[_ChunkResult], n: int, m: int, progress: Progress | None
+) -> tuple[np.ndarray, list[tuple[int, int, str]], list[tuple[int, int, str]]]:
+    """Merge chunk results (in any order) into one ``(n, m)`` vote buffer, errors and bad returns."""
+    votes = np.full((n, m), MISS, dtype=np.int16)
+    errors: list[tuple[int, int, str]] = []
+    bad: list[tuple[int, int, str]] = []
+    done = 0
+    for start, out, errs, bads in results:
+        votes[start:start + len(out)] = out
+        errors += errs
+        bad += bads
+        done += len(out)
+        report(progress, "apply: row LFs", done, n)
+    return votes, errors, bad
+
+
 def _apply_rows(
     lfs: list[LabelingFunction],
     rows: list[Row],
@@ -127,33 +148,15 @@ def _apply_rows(
 ) -> tuple[np.ndarray, list[tuple[int, int, str]], list[tuple[int, int, str]]]:
     n = len(rows)
     _WORK.update(lfs=lfs, rows=rows, todo=todo, label_names=label_names)
-    votes = np.full((n, len(lfs)), MISS, dtype=np.int16)
-    errors: list[tuple[int, int, str]] = []
-    bad: list[tuple[int, int, str]] = []
     chunk = max(32, min(2048, n // max(1, n_jobs * 8) or 1))
     bounds = [(s, min(n, s + chunk)) for s in range(0, n, chunk)]
-    done = 0
     try:
         if n_jobs <= 1 or len(bounds) <= 1 or os.name != "posix":
-            results = (_run_chunk(s, e) for s, e in bounds)
-            for start, out, errs, bads in results:
-                votes[start:start + len(out)] = out
-                errors += errs
-                bad += bads
-                done += len(out)
-                report(progress, "apply: row LFs", done, n)
-            return votes, errors, bad
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
+            results: Iterable[_ChunkResult] = (_run_chunk(s, e) for s, e in bounds)
+            return _gather(results, n, len(lfs), progress)
+        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=multiprocessing.get_context("fork")) as pool:
             futures = [pool.submit(_run_chunk, s, e) for s, e in bounds]
-            for future in as_completed(futures):
-                start, out, errs, bads = future.result()
-                votes[start:start + len(out)] = out
-                errors += errs
-                bad += bads
-                done += len(out)
-                report(progress, "apply: row LFs", done, n)
-        return votes, errors, bad
+            return _gather((f.result() for f in as_completed(futures)), n, len(lfs), progress)
     finally:
         _WORK.clear()
 
