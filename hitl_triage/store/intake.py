@@ -122,7 +122,7 @@ def enqueue_frame(session: Session, items: pl.DataFrame, *, n_classes: int, over
     existing = set(
         session.execute(
             select(Task.item_id, Task.round).where(Task.item_id.in_({r["id"] for r in rows}))
-        ).tuples()
+        ).all()
     )
     new = 0
     for r in rows:

@@ -1,0 +1,76 @@
+"""Admin pages: overview (rounds, reviewers, gold accuracy), agreement, disputes and the
+adjudication view, gold items. Every route requires the ``admin`` role (403 otherwise)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from hitl_triage.review import reports
+from hitl_triage.review.app import render
+from hitl_triage.review.security import AdminDep, StoreDep
+
+router = APIRouter(prefix="/admin")
+
+
+@router.get("")
+def overview(request: Request, store: StoreDep, caller: AdminDep, notice: str | None = None) -> Response:
+    accuracy = {r["reviewer"]: r for r in reports.gold_accuracy(store).iter_rows(named=True)}
+    counts = reports.answers(store).group_by("reviewer").len()
+    n_answers = dict(counts.iter_rows()) if counts.height else {}
+    return render(
+        request,
+        "admin.html",
+        {
+            "me": caller.reviewer,
+            "csrf": caller.csrf_token,
+            "rounds": reports.rounds(store).to_dicts(),
+            "reviewers": store.reviewers(),
+            "accuracy": accuracy,
+            "n_answers": n_answers,
+            "gold": reports.gold_items(store).to_dicts(),
+            "pending": store.pending_count(),
+            "n_disputes": reports.disputes(store).height,
+            "notice": notice,
+        },
+    )
+
+
+@router.get("/agreement")
+def agreement_page(request: Request, store: StoreDep, caller: AdminDep) -> Response:
+    return render(request, "agreement.html", {"me": caller.reviewer, "csrf": caller.csrf_token, "agreement": reports.reviewer_agreement(store)})
+
+
+@router.get("/disputes")
+def disputes_page(request: Request, store: StoreDep, caller: AdminDep) -> Response:
+    return render(request, "disputes.html", {"me": caller.reviewer, "csrf": caller.csrf_token, "disputes": reports.disputes(store).to_dicts()})
+
+
+@router.get("/tasks/{task_id}")
+def task_page(request: Request, store: StoreDep, caller: AdminDep, task_id: int) -> Response:
+    return render(request, "adjudicate.html", {"me": caller.reviewer, "csrf": caller.csrf_token, "detail": reports.task_detail(store, task_id)})
+
+
+@router.post("/tasks/{task_id}/adjudicate")
+def adjudicate(
+    store: StoreDep,
+    caller: AdminDep,
+    task_id: int,
+    label: Annotated[int, Form()],
+    comment: Annotated[str | None, Form(max_length=2000)] = None,
+) -> Response:
+    store.adjudicate(caller.reviewer, task_id=task_id, label=label, comment=comment)
+    return RedirectResponse("/admin/disputes", status_code=303)
+
+
+@router.post("/gold")
+def add_gold(
+    store: StoreDep,
+    caller: AdminDep,
+    item_id: Annotated[str, Form(max_length=256)],
+    label: Annotated[int, Form()],
+) -> Response:
+    store.add_gold(caller.reviewer, item_id=item_id, label=label)
+    return RedirectResponse("/admin?notice=gold+item+saved", status_code=303)

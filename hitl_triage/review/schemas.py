@@ -1,0 +1,86 @@
+"""Request and response bodies of the JSON API (separate from the database models)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AnswerIn(_In):
+    id: Annotated[str, Field(min_length=1, max_length=64, description="Client-generated id (a UUID); a retry with the same id is recorded once.")]
+    task_id: int
+    kind: Literal["label", "skip", "flag"] = "label"
+    label: int | None = None
+    comment: Annotated[str | None, Field(max_length=2000)] = None
+
+
+class EditIn(_In):
+    new_id: Annotated[str, Field(min_length=1, max_length=64)]
+    kind: Literal["label", "skip", "flag"] = "label"
+    label: int | None = None
+    comment: Annotated[str | None, Field(max_length=2000)] = None
+
+
+class AnswerOut(BaseModel):
+    id: str
+    task_id: int
+    kind: str
+    label: int | None
+    created: bool
+    task_status: str
+
+
+class TaskOut(BaseModel):
+    """A task as a reviewer sees it (no route: audit items look like review items)."""
+
+    task_id: int
+    item_id: str
+    text: str | None
+    suggested: int | None
+    suggested_name: str | None
+    confidence: float | None
+    votes: dict[str, int | None]
+    judge_rationale: str | None
+    round: int
+    labels: list[str]
+
+
+class ItemIn(_In):
+    id: Annotated[str, Field(min_length=1, max_length=256)]
+    text: str | None = None
+    route: Literal["review", "audit"] = "review"
+    round: Annotated[int, Field(ge=0)]
+    priority: float = 0.0
+    suggested: int | None = None
+    confidence: Annotated[float | None, Field(ge=0, le=1)] = None
+    votes: dict[str, int | None] = Field(default_factory=dict)
+    judge_rationale: str | None = None
+
+
+class ItemsIn(_In):
+    items: Annotated[list[ItemIn], Field(max_length=100_000)]
+
+
+class GoldIn(_In):
+    item_id: Annotated[str, Field(min_length=1, max_length=256)]
+    label: int
+    text: str | None = None
+
+
+class AdjudicateIn(_In):
+    label: int
+    comment: Annotated[str | None, Field(max_length=2000)] = None
+
+
+class ProgressOut(BaseModel):
+    done: int
+    remaining: int
+    round: int | None
+    round_total: int
+    round_settled: int
+    round_disputed: int

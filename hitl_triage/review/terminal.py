@@ -1,0 +1,192 @@
+"""Terminal review: one expert, no browser, the same keys as the web screen.
+
+``hitl-triage review CONFIG --reviewer NAME`` shows one item at a time (text, suggestion with
+confidence, each source's vote, the judge's rationale, progress) and reads single keys:
+a digit picks a label, Enter accepts the suggestion, ``s`` skips, ``f`` flags (a comment line
+follows), Backspace or ``u`` undoes the last answer, ``g`` shows the guidelines, ``h`` lists the
+recent answers, ``q`` quits. Answers go straight to the review store, like the web app's.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from hitl_triage.review import reports
+from hitl_triage.store import AnswerError, ReviewerInfo, ReviewStore, TaskView
+
+if TYPE_CHECKING:
+    from hitl_triage.config import TaskConfig
+
+KeyReader = Callable[[], str]
+BACKSPACE = ("\x7f", "\x08")
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    labelled: int
+    skipped: int
+    flagged: int
+    undone: int
+
+
+def read_key_tty(stream: TextIO) -> str:
+    """One key from a terminal in cbreak mode (Enter → "\\r")."""
+    import termios
+    import tty
+
+    fd = stream.fileno()
+    old = termios.tcgetattr(fd)
+    try:
+        tty.setcbreak(fd)
+        ch = os.read(fd, 1).decode(errors="replace")
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, old)
+    return "\r" if ch == "\n" else ch
+
+
+def read_line_tty(stream: TextIO) -> str:
+    """One line in the terminal's normal (echoing) mode, read unbuffered like the keys."""
+    fd, chars = stream.fileno(), bytearray()
+    while (ch := os.read(fd, 1)) not in (b"", b"\n", b"\r"):
+        chars += ch
+    return chars.decode(errors="replace")
+
+
+def _show(console: Console, store: ReviewStore, reviewer: ReviewerInfo, task: TaskView, notice: str | None) -> None:
+    config = store.config
+    names = config.label_names
+    progress = reports.progress(store, reviewer)
+    console.clear()
+    head = Text.assemble(
+        (f"hitl-triage · {config.task}", "bold"),
+        f"   you: {progress.done} done, {progress.remaining} left",
+        f"   round {progress.round}: {progress.round_settled}/{progress.round_total} settled" if progress.round is not None else "",
+    )
+    console.print(head)
+    if notice:
+        console.print(Text(notice, style="yellow"))
+    # Item text and judge output are untrusted: always Text objects, never markup.
+    body = Text("(no text)", style="dim") if task.text is None else Text(task.text)
+    console.print(Panel(body, title=Text(f"item {task.item_id}"), title_align="left", padding=(1, 2)))
+    if task.suggested is not None:
+        conf = "" if task.confidence is None else f"  ({100 * task.confidence:.0f}% confidence)"
+        console.print(Text.assemble("Suggested: ", (names[task.suggested], "bold"), conf, ("   Enter accepts", "dim")))
+    else:
+        console.print(Text("No suggestion", style="dim"))
+    if task.votes:
+        table = Table(show_header=True, header_style="dim", box=None, padding=(0, 2))
+        table.add_column("source")
+        table.add_column("vote")
+        for source, vote in sorted(task.votes.items()):
+            table.add_row(Text(source), Text("abstain", style="dim") if vote is None else Text(names[vote]))
+        console.print(table)
+    if task.judge_rationale:
+        console.print(Panel(Text(task.judge_rationale), title="judge's rationale", title_align="left", style="magenta"))
+    keys = "  ".join(f"[bold]{(i + 1) % 10}[/] {escape(n)}" for i, n in enumerate(names))
+    console.print(f"{keys}   [bold]Enter[/] accept  [bold]s[/] skip  [bold]f[/] flag  [bold]u[/] undo  [bold]g[/] guidelines  [bold]h[/] history  [bold]q[/] quit")
+
+
+def _guidelines(console: Console, config: TaskConfig) -> None:
+    console.print(Text("Guidelines", style="bold"))
+    for i, label in enumerate(config.labels):
+        console.print(Text.assemble((f"{(i + 1) % 10} {label.name}: ", "bold"), label.description))
+
+
+def _history(console: Console, store: ReviewStore, reviewer: ReviewerInfo) -> None:
+    names = store.config.label_names
+    for h in reports.history(store, reviewer, n=store.settings.history_size):
+        given = names[h.label] if h.kind == "label" and h.label is not None else h.kind
+        console.print(Text.assemble((f"{given:>10}  ", "bold"), (h.text or "(no text)")[:80]))
+
+
+def review_in_terminal(
+    config: TaskConfig,
+    *,
+    reviewer: str,
+    read_key: KeyReader | None = None,
+    read_line: Callable[[], str] | None = None,
+    console: Console | None = None,
+) -> SessionSummary:
+    """Review the reviewer's queue until it is empty or ``q`` is pressed.
+
+    Raises:
+        ReviewerError: unknown or disabled reviewer.
+    """
+    from hitl_triage.store import open_store
+
+    console = console or Console()
+    read_key = read_key or (lambda: read_key_tty(sys.stdin))
+    read_line = read_line or (lambda: read_line_tty(sys.stdin))
+    counts = {"label": 0, "skip": 0, "flag": 0, "undo": 0}
+    with open_store(config) as store:
+        me = store.reviewer(reviewer)
+        notice: str | None = None
+        while True:
+            task = store.next_task(me)
+            if task is None:
+                console.print(Text("Queue empty: nothing is waiting for you. u undoes the last answer, q quits.", style="green"))
+                key = read_key()
+                if key in ("u", *BACKSPACE):
+                    notice = _undo(store, me, counts)
+                    continue
+                break
+            _show(console, store, me, task, notice)
+            notice = None
+            answer_id = str(uuid.uuid4())
+            key = read_key()
+            if key == "q":
+                break
+            if key.isdigit():
+                index = 9 if key == "0" else int(key) - 1
+                if index >= config.n_classes:
+                    notice = f"no label on key {key}"
+                    continue
+                store.submit(me, answer_id=answer_id, task_id=task.task_id, kind="label", label=index)
+                counts["label"] += 1
+            elif key == "\r":
+                if task.suggested is None:
+                    notice = "no suggestion to accept: pick a label with a digit"
+                    continue
+                store.submit(me, answer_id=answer_id, task_id=task.task_id, kind="label", label=task.suggested)
+                counts["label"] += 1
+            elif key == "s":
+                store.submit(me, answer_id=answer_id, task_id=task.task_id, kind="skip")
+                counts["skip"] += 1
+            elif key == "f":
+                console.print("Flag comment (optional), then Enter:")
+                comment = read_line()
+                store.submit(me, answer_id=answer_id, task_id=task.task_id, kind="flag", comment=comment[:2000] or None)
+                counts["flag"] += 1
+            elif key in ("u", *BACKSPACE):
+                notice = _undo(store, me, counts)
+            elif key == "g":
+                _guidelines(console, config)
+                console.print(Text("any key returns", style="dim"))
+                read_key()
+            elif key == "h":
+                _history(console, store, me)
+                console.print(Text("any key returns", style="dim"))
+                read_key()
+            else:
+                notice = f"unknown key {key!r}: digits label, Enter accepts, s f u g h q"
+    return SessionSummary(counts["label"], counts["skip"], counts["flag"], counts["undo"])
+
+
+def _undo(store: ReviewStore, me: ReviewerInfo, counts: dict[str, int]) -> str:
+    try:
+        store.undo(me)
+    except AnswerError as exc:
+        return str(exc)
+    counts["undo"] += 1
+    return "undone: the item is back"
