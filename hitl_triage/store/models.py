@@ -95,7 +95,7 @@ class Task(Base):
     __tablename__ = "tasks"
     __table_args__ = (
         UniqueConstraint("item_id", "round", name="uq_tasks_item_round"),
-        Index("ix_tasks_queue", "status", "round", "priority"),
+        Index("ix_tasks_queue", "status", "round", text("priority DESC"), "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -176,6 +176,11 @@ def claim(
         .order_by(Assignment.assigned_at.desc(), Assignment.id.desc())
     ).all()
     for row in held:
+        if row.expires_at - now > lease / 2:  # still well within its lease: no write needed
+            task, item = session.get(Task, row.task_id), None
+            item = session.get(Item, task.item_id) if task is not None else None
+            if task is not None and item is not None:
+                return view(task, item, row.expires_at)
         task = _lock_task(session, row.task_id)
         assert task is not None
         if row.expires_at > now or (
@@ -183,11 +188,13 @@ def claim(
         ):
             return _take(session, task, reviewer_id, now, lease)
         row.state = "released"
-    n_served = session.scalar(
-        select(func.count(Assignment.id)).where(
-            Assignment.reviewer_id == reviewer_id, Assignment.state != "released"
+    n_served = 0
+    if gold_rate > 0:
+        n_served = session.scalar(
+            select(func.count(Assignment.id)).where(
+                Assignment.reviewer_id == reviewer_id, Assignment.state != "released"
+            )
         )
-    )
     if serve_gold_now(reviewer_name, int(n_served or 0), gold_rate):
         gold = session.scalar(
             select(Task)

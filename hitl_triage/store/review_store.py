@@ -7,7 +7,9 @@ and returns plain values (dataclasses, polars frames) and never leaks ORM object
 
 from __future__ import annotations
 
+import contextlib
 import random
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -77,13 +79,16 @@ class ReviewStore:
         self.settings = config.review
         self._reader = engine.execution_options(hitl_read=True)
         self._skip_locked = is_postgres(engine)
+        # SQLite has one writer at a time: queue this process's writers on a lock instead of
+        # letting them poll SQLite's busy handler (which sleeps up to 100 ms between tries).
+        self._write_lock = contextlib.nullcontext() if self._skip_locked else threading.Lock()
 
     # -- transactions -------------------------------------------------------------------
     def write(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` in a write transaction, retrying transient conflicts."""
         for attempt in range(_RETRIES):
             try:
-                with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                with self._write_lock, Session(self.engine, expire_on_commit=False) as session, session.begin():
                     return fn(session)
             except DBAPIError as exc:
                 if not _retryable(exc) or attempt == _RETRIES - 1:

@@ -6,15 +6,12 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import polars as pl
 import yaml
 
@@ -99,12 +96,6 @@ def fresh_pg_database() -> Iterator[str]:
         admin.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def cli(*args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run ``hitl-triage ARGS`` in a subprocess (the real console script entry point)."""
     return subprocess.run(
@@ -117,35 +108,3 @@ def cli(*args: str, stdin: str | None = None, timeout: float = 60) -> subprocess
     )
 
 
-@contextlib.contextmanager
-def running_server(config_path: Path) -> Iterator[str]:
-    """``hitl-triage serve CONFIG`` on a free 127.0.0.1 port; yields the base URL, stops it."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from hitl_triage.cli import main; main()", "serve", str(config_path), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
-            try:
-                if httpx.get(f"{base}/login", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start within 60 s")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

@@ -80,7 +80,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("item_id", "round", name="uq_tasks_item_round"),
     )
     with op.batch_alter_table("tasks", schema=None) as batch_op:
-        batch_op.create_index("ix_tasks_queue", ["status", "round", "priority"], unique=False)
+        batch_op.create_index("ix_tasks_queue", ["status", "round", sa.text("priority DESC"), "id"], unique=False)
 
     op.create_table(
         "web_sessions",
