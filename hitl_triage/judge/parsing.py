@@ -151,7 +151,7 @@ def parse_completion(body: Any, label_names: Sequence[str]) -> Verdict:
 
 
 def parse_rationale(body: Any) -> str | None:
-    """The one-line reason of a rationale request (``None`` if empty).
+    """The first non-empty line of a rationale request's answer (``None`` if there is none).
 
     Raises:
         MalformedResponse: the body lacks ``choices[0].text``.
@@ -159,8 +159,8 @@ def parse_rationale(body: Any) -> str | None:
     text = _choice(body).get("text")
     if not isinstance(text, str):
         raise MalformedResponse("expected a string at choices[0].text")
-    text = " ".join(text.split())
-    return text or None
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return next((line for line in lines if line), None)
 
 
 def _not_a_label(answer: str, label_names: Sequence[str]) -> str:

@@ -183,7 +183,7 @@ class RequestBuilder:
         s = self.settings
         prompt = self.completion_prompt(text) + f" {label}" + RATIONALE_CUE
         body = {"model": s.model, "prompt": prompt, "max_tokens": s.rationale_max_tokens,
-                "temperature": 0.0, "stop": ["\n"]}
+                "temperature": 0.0}  # no stop at newline: small models often start with one
         return self._finish("completions", body, "rationale")
 
     def _chat_body(self, text: str, *, temperature: float) -> dict[str, Any]:

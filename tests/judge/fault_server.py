@@ -81,7 +81,7 @@ class FaultServer:
         if "MALFORMED" in text:
             return 200, {}, b"this is not json {", delay
         if prompt.endswith("Reason (one sentence):"):
-            return 200, {}, _completion(" Because it says so.\n", None), delay
+            return 200, {}, _completion("\n Because it says so.\nText: more", None), delay
         label = "spam" if "spam" in text.lower() else "ham"
         if "BADLABEL" in text:
             label = "banana"
