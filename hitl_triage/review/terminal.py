@@ -24,6 +24,7 @@ from rich.text import Text
 
 from hitl_triage.review import reports
 from hitl_triage.store import AnswerError, ReviewerInfo, ReviewStore, TaskView
+from hitl_triage.store.errors import TerminalError
 
 if TYPE_CHECKING:
     from hitl_triage.config import TaskConfig
@@ -40,27 +41,46 @@ class SessionSummary:
     undone: int
 
 
-def read_key_tty(stream: TextIO) -> str:
-    """One key from a terminal in cbreak mode (Enter → "\\r")."""
-    import termios
-    import tty
+class RawKeys:
+    """Single keys and lines from a terminal. Keys are read in cbreak mode (no echo, no Enter
+    needed), kept on for the whole session so keys typed ahead are never dropped; a line (the
+    flag comment) is read in the terminal's normal echoing mode."""
 
-    fd = stream.fileno()
-    old = termios.tcgetattr(fd)
-    try:
-        tty.setcbreak(fd)
-        ch = os.read(fd, 1).decode(errors="replace")
-    finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, old)
-    return "\r" if ch == "\n" else ch
+    def __init__(self, stream: TextIO) -> None:
+        import termios
 
+        self.fd = stream.fileno()
+        self.saved = termios.tcgetattr(self.fd)
 
-def read_line_tty(stream: TextIO) -> str:
-    """One line in the terminal's normal (echoing) mode, read unbuffered like the keys."""
-    fd, chars = stream.fileno(), bytearray()
-    while (ch := os.read(fd, 1)) not in (b"", b"\n", b"\r"):
-        chars += ch
-    return chars.decode(errors="replace")
+    def __enter__(self) -> RawKeys:
+        import termios
+        import tty
+
+        tty.setcbreak(self.fd, termios.TCSANOW)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import termios
+
+        termios.tcsetattr(self.fd, termios.TCSANOW, self.saved)
+
+    def key(self) -> str:
+        """One key (Enter → "\\r")."""
+        ch = os.read(self.fd, 1).decode(errors="replace")
+        return "\r" if ch == "\n" else ch
+
+    def line(self) -> str:
+        import termios
+        import tty
+
+        termios.tcsetattr(self.fd, termios.TCSANOW, self.saved)
+        try:
+            chars = bytearray()
+            while (ch := os.read(self.fd, 1)) not in (b"", b"\n", b"\r"):
+                chars += ch
+            return chars.decode(errors="replace")
+        finally:
+            tty.setcbreak(self.fd, termios.TCSANOW)
 
 
 def _show(console: Console, store: ReviewStore, reviewer: ReviewerInfo, task: TaskView, notice: str | None) -> None:
@@ -122,12 +142,23 @@ def review_in_terminal(
 
     Raises:
         ReviewerError: unknown or disabled reviewer.
+        TerminalError: standard input is not a terminal (and no key reader was given).
     """
+    console = console or Console()
+    if read_key is None or read_line is None:
+        if not sys.stdin.isatty():
+            raise TerminalError(
+                "hitl-triage review reads single keys: run it in an interactive terminal "
+                "(standard input is not a terminal)"
+            )
+        with RawKeys(sys.stdin) as keys:
+            return _session(config, reviewer, keys.key, keys.line, console)
+    return _session(config, reviewer, read_key, read_line, console)
+
+
+def _session(config: TaskConfig, reviewer: str, read_key: KeyReader, read_line: Callable[[], str], console: Console) -> SessionSummary:
     from hitl_triage.store import open_store
 
-    console = console or Console()
-    read_key = read_key or (lambda: read_key_tty(sys.stdin))
-    read_line = read_line or (lambda: read_line_tty(sys.stdin))
     counts = {"label": 0, "skip": 0, "flag": 0, "undo": 0}
     with open_store(config) as store:
         me = store.reviewer(reviewer)

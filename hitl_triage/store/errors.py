@@ -31,3 +31,7 @@ class PermissionDeniedError(StoreError):
 
 class IntakeError(StoreError):
     """Items to enqueue are malformed (missing column, bad route, bad votes JSON)."""
+
+
+class TerminalError(HitlTriageError):
+    """The terminal review needs an interactive terminal on standard input."""

@@ -1,0 +1,179 @@
+"""The review screen in a real headless Chromium (Debian's, driven by Playwright): keyboard-only
+review, untrusted text, roles and CSRF."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from hitl_triage.store.models import Answer, Item, Reviewer, Task
+from tests.review.conftest import PASSWORDS, Site, start_site
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed at /usr/bin/chromium"),
+]
+XSS_TEXT = 'Win! <script>window.__pwned = 1</script> <img src=x onerror="window.__pwned = 2"> & more'
+XSS_RATIONALE = "<b>bold</b> <img src=y onerror=\"window.__pwned = 3\">"
+
+
+@pytest.fixture(scope="module")
+def bsite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    for site in start_site(tmp_path_factory.mktemp("browser"), {"gold_rate": 0.0}):
+        site.push([{"id": "xss", "text": XSS_TEXT, "route": "review", "round": 0, "suggested": 1, "confidence": 0.5, "votes": {"judge": 1, "lf_url": None}, "judge_rationale": XSS_RATIONALE}])
+        site.push(
+            [
+                {"id": f"k{i:02d}", "text": f"Comment {i}: check out my channel, or maybe just a fan saying hi.", "route": "audit" if i % 4 == 0 else "review", "round": 1, "priority": float(100 - i), "suggested": i % 3, "confidence": 0.5 + i / 40, "votes": {"lf_link": i % 2, "lf_subscribe": None, "judge": i % 3}, "judge_rationale": "Mentions a channel; could be promotion."}
+                for i in range(14)
+            ]
+        )
+        yield site
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield chromium
+        chromium.close()
+
+
+def keyboard_login(browser, site: Site, who: str):  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(f"{site.base}/login")
+    page.wait_for_function("document.activeElement && document.activeElement.name === 'name'")
+    page.keyboard.type(who)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORDS[who])
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url.endswith("/review"), page.inner_text("body")
+    return page
+
+
+def press(page, key: str) -> None:  # type: ignore[no-untyped-def]
+    with page.expect_navigation():
+        page.keyboard.press(key)
+
+
+def test_untrusted_text_renders_as_text(browser, bsite: Site):
+    page = keyboard_login(browser, bsite, "bob")
+    assert page.get_attribute("#item", "data-item-id") == "xss"
+    assert page.inner_text("#item-text") == XSS_TEXT
+    assert page.inner_text("#rationale") == XSS_RATIONALE
+    assert page.locator("#item-text img, #item-text script, #rationale img, #rationale b").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    page.close()
+
+
+def test_keyboard_only_review_session(browser, bsite: Site, tmp_path: Path):
+    page = keyboard_login(browser, bsite, "ann")
+    expected: dict[str, tuple[str, int | None]] = {}
+
+    def current() -> tuple[str, int]:
+        item = page.get_attribute("#item", "data-item-id")
+        return item, int(page.get_attribute("#review", "data-suggested"))
+
+    page.keyboard.press("g")  # guidelines are one key away
+    assert page.locator("#guidelines").is_visible() and "Self-promotion" in page.inner_text("#guidelines")
+    page.keyboard.press("g")
+    assert not page.locator("#guidelines").is_visible()
+    shot = Path(os.environ.get("HITL_REVIEW_SCREENSHOT", tmp_path / "review.png"))
+    page.screenshot(path=str(shot))
+
+    for key in ["1", "2", "Enter", "3"]:
+        item, suggested = current()
+        expected[item] = ("label", suggested if key == "Enter" else int(key) - 1)
+        press(page, key)
+    undone = list(expected)[-1]
+    press(page, "Backspace")  # undo the last answer: its item comes back
+    assert current()[0] == undone
+    del expected[undone]
+    item, _ = current()
+    expected[item] = ("label", 1)
+    press(page, "2")
+    item, _ = current()
+    page.keyboard.press("f")
+    page.keyboard.type("garbled, <b>not</b> English")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    expected[item] = ("flag", None)
+    for key in ["1", "Enter", "2", "1", "3"]:
+        item, suggested = current()
+        expected[item] = ("label", suggested if key == "Enter" else int(key) - 1)
+        press(page, key)
+    assert len(expected) == 10
+    # edit the second most recent answer in the side history: h, down, a digit
+    page.keyboard.press("h")
+    page.keyboard.press("ArrowDown")
+    second = page.get_attribute(".hist.selected", "data-answer-id")
+    press(page, "3")
+    edited_item = list(expected)[-2]
+    expected[edited_item] = ("label", 2)
+    assert page.locator(".hist").count() == 8  # history_size
+    assert page.inner_text("#done-count") == "10"
+
+    with bsite.store() as store:
+        rows = store.read(
+            lambda s: s.execute(
+                select(Item.id, Answer.kind, Answer.label, Answer.comment, Answer.retracted_at.is_not(None), Answer.id)
+                .join(Task, Task.id == Answer.task_id)
+                .join(Item, Item.id == Task.item_id)
+                .join(Reviewer, Reviewer.id == Answer.reviewer_id)
+                .where(Reviewer.name == "ann")
+            ).all()
+        )
+    live = {item: (kind, label) for item, kind, label, _c, retracted, _id in rows if not retracted}
+    assert live == expected
+    retracted = sorted((item, answer_id == second) for item, _k, _l, _c, r, answer_id in rows if r)
+    assert retracted == sorted([(undone, False), (edited_item, True)])
+    assert [c for _i, kind, _l, c, r, _a in rows if kind == "flag"] == ["garbled, <b>not</b> English"]
+    page.close()
+
+
+def test_reviewer_gets_403_on_admin_pages(browser, bsite: Site):
+    page = keyboard_login(browser, bsite, "ann")
+    for path in ("/admin", "/admin/agreement", "/admin/disputes", "/api/v1/resolved"):
+        response = page.goto(f"{bsite.base}{path}")
+        assert response.status == 403, path
+    page.close()
+    admin = keyboard_login(browser, bsite, "boss")
+    assert admin.goto(f"{bsite.base}/admin").status == 200
+    assert "Gold items" in admin.inner_text("main")
+    admin.close()
+
+
+def test_request_without_csrf_token_is_refused(browser, bsite: Site):
+    page = keyboard_login(browser, bsite, "bob")
+    task_id = page.get_attribute("#item", "data-task-id")
+    post = """async ([taskId, token]) => {
+        const body = new URLSearchParams({answer_id: "csrf-test", task_id: taskId, kind: "label", label: "0"});
+        if (token) body.set("csrf_token", token);
+        const r = await fetch("/review/answer", {method: "POST", body, redirect: "manual"});
+        return r.status;
+    }"""
+    assert page.evaluate(post, [task_id, None]) == 403
+    assert page.evaluate(post, [task_id, "forged"]) == 403
+    token = page.get_attribute("#review", "data-csrf")
+    assert page.evaluate(post, [task_id, token]) in (0, 303)  # accepted: redirect (opaque)
+    with bsite.store() as store:
+        assert store.read(lambda s: s.get(Answer, "csrf-test")) is not None
+    page.close()
+
+
+def test_screenshot_is_written(tmp_path: Path):
+    # the keyboard session above saves a screenshot; keep a copy when asked (docs)
+    target = os.environ.get("HITL_REVIEW_SCREENSHOT_COPY")
+    if target and Path(os.environ.get("HITL_REVIEW_SCREENSHOT", "")).is_file():
+        shutil.copy(os.environ["HITL_REVIEW_SCREENSHOT"], target)
