@@ -308,6 +308,10 @@ def submit(
     task = _lock_task(session, task_id)
     if task is None:
         raise TaskNotFoundError(f"no task with id {task_id}")
+    # A concurrent retry may have committed while this one waited for the task's lock.
+    previous = find_answer(session, answer_id, reviewer_id)
+    if previous is not None:
+        return previous
     live = session.scalar(
         select(Answer.id).where(
             Answer.task_id == task_id,
@@ -371,12 +375,13 @@ def retract(
         AnswerError: no such answer of this reviewer, or it was replaced by an edit.
     """
     row = _own_answer(session, answer_id, reviewer_id)
+    task = _lock_task(session, row.task_id)
+    assert task is not None
+    session.refresh(row)  # see a concurrent undo or edit that committed while we waited
     if row.retracted_at is not None:
         if row.replaced_by is not None:
             raise AnswerError(f"answer {answer_id!r} was replaced by {row.replaced_by!r}; undo that")
         return row.task_id
-    task = _lock_task(session, row.task_id)
-    assert task is not None
     now = utcnow()
     row.retracted_at = now
     assignment = session.scalar(
@@ -410,10 +415,15 @@ def edit(
     if previous is not None:
         return previous
     row = _own_answer(session, answer_id, reviewer_id)
-    if row.retracted_at is not None:
-        raise AnswerError(f"answer {answer_id!r} was undone or replaced; it cannot be edited")
     task = _lock_task(session, row.task_id)
     assert task is not None
+    # A concurrent retry of this edit may have committed while we waited for the lock.
+    session.refresh(row)
+    previous = find_answer(session, new_answer_id, reviewer_id)
+    if previous is not None:
+        return previous
+    if row.retracted_at is not None:
+        raise AnswerError(f"answer {answer_id!r} was undone or replaced; it cannot be edited")
     now = utcnow()
     row.retracted_at, row.replaced_by = now, new_answer_id
     session.flush()

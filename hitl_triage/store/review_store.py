@@ -173,6 +173,19 @@ class ReviewStore:
 
         return self.read(run)
 
+    def answers_table(self) -> pl.DataFrame:
+        """``resolved_answers()`` in the shape of the run's human answers table
+        (``hitl_triage.answers.ANSWER_SCHEMA``, ``origin`` = "store"), ready for
+        ``save_answers`` after merging with the answers already recorded."""
+        from hitl_triage.answers import ANSWER_SCHEMA
+
+        return (
+            self.resolved_answers()
+            .with_columns(pl.lit("store").alias("origin"))
+            .select(list(ANSWER_SCHEMA))
+            .cast(ANSWER_SCHEMA)
+        )
+
     def pending_count(self, round: int | None = None) -> int:
         """Routed (non-gold) tasks still without a settled label, in ``round`` or in all."""
 

@@ -15,6 +15,7 @@ import pytest
 from hitl_triage.config import TaskConfig
 from hitl_triage.review.loadtest import background_server
 from hitl_triage.store import ReviewStore, open_store
+from tests.store.conftest import backend_url, pg_url  # noqa: F401  (shared fixtures)
 from tests.store.support import cli, write_task
 
 PASSWORDS = {"boss": "boss-password", "ann": "ann-password", "bob": "bob-password"}

@@ -57,3 +57,21 @@ def test_concurrent_retries_of_one_answer_are_recorded_once(make_store):
         created = list(pool.map(send, range(6)))
     assert created.count(True) == 1
     assert store.read(lambda s: s.execute(select(Answer.id)).scalars().all()) == ["same-id"]
+
+
+def test_concurrent_retries_of_one_edit_are_recorded_once(make_store):
+    store, _ = make_store()
+    store.enqueue(items(1))
+    ann = store.reviewer(store.add_reviewer("ann").reviewer.name)
+    task = store.next_task(ann)
+    store.submit(ann, answer_id="first", task_id=task.task_id, kind="label", label=0)
+    start = threading.Barrier(6)
+
+    def send(_: int) -> str:
+        start.wait()
+        return store.edit(ann, answer_id="first", new_answer_id="second", label=1).answer_id
+
+    with ThreadPoolExecutor(6) as pool:
+        assert set(pool.map(send, range(6))) == {"second"}
+    live = store.read(lambda s: s.execute(select(Answer.id).where(Answer.retracted_at.is_(None))).scalars().all())
+    assert live == ["second"]
