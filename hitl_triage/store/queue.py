@@ -176,16 +176,18 @@ def claim(
         .order_by(Assignment.assigned_at.desc(), Assignment.id.desc())
     ).all()
     for row in held:
-        if row.expires_at - now > lease / 2:  # still well within its lease: no write needed
-            task, item = session.get(Task, row.task_id), None
-            item = session.get(Item, task.item_id) if task is not None else None
-            if task is not None and item is not None:
-                return view(task, item, row.expires_at)
+        task = session.get(Task, row.task_id)
+        assert task is not None  # assignments reference tasks by foreign key
+        if task.status != "open":  # adjudicated meanwhile: nothing left to do here
+            row.state = "released"
+            continue
+        if row.expires_at - now > lease / 2:  # well within its lease: no write needed
+            item = session.get(Item, task.item_id)
+            assert item is not None
+            return view(task, item, row.expires_at)
         task = _lock_task(session, row.task_id)
         assert task is not None
-        if row.expires_at > now or (
-            task.status == "open" and _slot_free(session, task.id, task.overlap, now)
-        ):
+        if row.expires_at > now or _slot_free(session, task.id, task.overlap, now):
             return _take(session, task, reviewer_id, now, lease)
         row.state = "released"
     n_served = 0
