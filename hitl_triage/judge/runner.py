@@ -210,10 +210,15 @@ async def _judge_all(
                     last = now
                     report(progress, STAGE, done, total)
 
-            # bounded fan-out: the client's semaphore limits requests; this limits live tasks
-            window = max(64, 8 * settings.concurrency)
-            for start in range(0, len(todo), window):
-                await asyncio.gather(*(one(i) for i in todo[start : start + window]))
+            # a few workers share one queue of items: the client's semaphore bounds requests in
+            # flight, the workers keep it busy (an item may need several requests in turn)
+            queue = iter(todo)
+
+            async def worker() -> None:
+                for i in queue:
+                    await one(i)
+
+            await asyncio.gather(*(worker() for _ in range(2 * settings.concurrency + 2)))
             return outcomes, client.requests_sent
     finally:
         await client.close()

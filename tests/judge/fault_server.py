@@ -131,6 +131,9 @@ class FaultServer:
                     count = server.requests
                     server.bodies.append(body)
                     server.auth_headers.append(self.headers.get("Authorization", ""))
+                if server.die_after is not None and count > server.die_after:
+                    self.close_connection = True  # dying: hang up without an answer
+                    return
                 if count > server.max_requests:
                     self._send(503, {}, b'{"error": {"message": "request cap reached"}}')
                     return
