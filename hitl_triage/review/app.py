@@ -63,6 +63,7 @@ def templates_env() -> Environment:
     )
     env.filters["pct"] = lambda v: "–" if v is None else f"{100 * v:.0f}%"
     env.globals["new_id"] = lambda: str(uuid.uuid4())
+    env.filters["when"] = lambda v: (v or "")[:16].replace("T", " ") + (" UTC" if v else "")
     env.filters["num"] = lambda v, d=2: "–" if v is None or v != v else f"{v:.{d}f}"
     return env
 
