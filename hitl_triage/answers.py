@@ -8,14 +8,22 @@ Columns (``ANSWER_SCHEMA``): ``id`` (str, item id), ``label`` (int, class index 
 ``reviewer`` (str), ``round`` (int, the round that routed the item; -1 if unknown), ``route``
 (str: ``review``, ``audit`` or ``import``), ``origin`` (str: ``store``, ``import``, ``simulated``),
 ``answered_at`` (str, ISO-8601 UTC).
+
+An item may have several answers (several reviewers); :func:`known_labels` reduces them to
+one label per item (the most frequent, ties to the latest).
 """
 
 from __future__ import annotations
 
+import csv
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
+from hitl_triage.errors import HitlTriageError
 from hitl_triage.rundir import write_frame
 
 ANSWERS_FILE = "answers.parquet"
@@ -28,10 +36,19 @@ ANSWER_SCHEMA: dict[str, pl.DataType] = {
     "origin": pl.String(),
     "answered_at": pl.String(),
 }
+IMPORT_FIELDS = ("id", "label", "reviewer")
+
+
+class AnswerImportError(HitlTriageError):
+    """An answers file is unreadable or has a bad row (the message names file, row and field)."""
 
 
 def empty_answers() -> pl.DataFrame:
     return pl.DataFrame(schema=ANSWER_SCHEMA)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def load_answers(run_dir: Path) -> pl.DataFrame:
@@ -45,3 +62,130 @@ def load_answers(run_dir: Path) -> pl.DataFrame:
 def save_answers(run_dir: Path, answers: pl.DataFrame) -> Path:
     """Replace the answers table atomically (columns as in ``ANSWER_SCHEMA``)."""
     return write_frame(Path(run_dir) / ANSWERS_FILE, answers.select(list(ANSWER_SCHEMA)).cast(ANSWER_SCHEMA))
+
+
+def append_answers(run_dir: Path, new: pl.DataFrame) -> int:
+    """Add answers, dropping exact repeats of (id, reviewer, label, origin); returns rows added."""
+    old = load_answers(run_dir)
+    new = new.select(list(ANSWER_SCHEMA)).cast(ANSWER_SCHEMA)
+    key = ["id", "reviewer", "label", "origin"]
+    fresh = new.unique(key, keep="last", maintain_order=True).join(old.select(key), on=key, how="anti")
+    if fresh.height:
+        save_answers(run_dir, pl.concat([old, fresh]))
+    return fresh.height
+
+
+def known_labels(answers: pl.DataFrame, ids: list[str]) -> np.ndarray:
+    """``(len(ids),)`` int64 human label per item (most frequent answer, ties to the latest),
+    ``-1`` where no answer exists."""
+    y = np.full(len(ids), -1, dtype=np.int64)
+    if answers.is_empty():
+        return y
+    top = (
+        answers.group_by("id", "label")
+        .agg(pl.len().alias("n"), pl.col("answered_at").max())
+        .sort(["n", "answered_at"], descending=True)
+        .unique("id", keep="first")
+    )
+    index = {item: i for i, item in enumerate(ids)}
+    for item, label in top.select("id", "label").iter_rows():
+        if item in index:
+            y[index[item]] = label
+    return y
+
+
+def _read_rows(path: Path) -> list[dict[str, object]]:
+    suffix = path.suffix.lower()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AnswerImportError(f"{path}: cannot read: {exc}") from None
+    if suffix in (".jsonl", ".ndjson"):
+        rows: list[dict[str, object]] = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise AnswerImportError(f"{path}: row {number}: not valid JSON: {exc.msg}") from None
+            if not isinstance(row, dict):
+                raise AnswerImportError(f"{path}: row {number}: expected a JSON object, got {type(row).__name__}")
+            row["__row__"] = number
+            rows.append(row)
+        return rows
+    if suffix in (".csv", ".tsv"):
+        reader = csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ",")
+        missing = [f for f in IMPORT_FIELDS if f not in (reader.fieldnames or [])]
+        if missing:
+            raise AnswerImportError(
+                f"{path}: header must have the columns {list(IMPORT_FIELDS)}; missing {missing} "
+                f"(got {reader.fieldnames})"
+            )
+        return [{**row, "__row__": number} for number, row in enumerate(reader, start=2)]
+    raise AnswerImportError(f"{path}: expected a .jsonl or .csv file, got {suffix or 'no extension'!r}")
+
+
+def _parse_label(value: object, label_names: list[str]) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value < len(label_names) else None
+    if isinstance(value, str):
+        text = value.strip()
+        if text in label_names:
+            return label_names.index(text)
+        lowered = [n.lower() for n in label_names]
+        if text.lower() in lowered:
+            return lowered.index(text.lower())
+        if text.lstrip("-").isdigit() and 0 <= int(text) < len(label_names):
+            return int(text)
+    return None
+
+
+def read_answer_file(path: Path, *, label_names: list[str], ids: list[str], rounds: dict[str, int] | None = None) -> pl.DataFrame:
+    """Read and validate an answers file made in any annotation tool.
+
+    Args:
+        path: ``.jsonl`` (one object per line) or ``.csv`` (header row) with the fields
+            ``id``, ``label`` (class name or index) and ``reviewer``.
+        label_names: class names in index order.
+        ids: the dataset's item ids.
+        rounds: item id -> the round that routed it (for the ``round`` column), if known.
+
+    Returns:
+        Frame with ``ANSWER_SCHEMA``, ``origin`` = ``import``.
+
+    Raises:
+        AnswerImportError: naming the file, the row (1-based line) and the field at fault.
+    """
+    path = Path(path)
+    known_ids = set(ids)
+    rounds = rounds or {}
+    stamp = now_iso()
+    out: list[dict[str, object]] = []
+    for row in _read_rows(path):
+        number = row["__row__"]
+        for field in IMPORT_FIELDS:
+            if row.get(field) in (None, ""):
+                raise AnswerImportError(f"{path}: row {number}: field {field!r} is missing or empty")
+        item = str(row["id"])
+        if item not in known_ids:
+            raise AnswerImportError(f"{path}: row {number}: field 'id': {item!r} is not an item of this dataset")
+        label = _parse_label(row["label"], label_names)
+        if label is None:
+            raise AnswerImportError(
+                f"{path}: row {number}: field 'label': {row['label']!r} is not a class; expected "
+                f"one of {label_names} or 0..{len(label_names) - 1}"
+            )
+        out.append({"id": item, "label": label, "reviewer": str(row["reviewer"]),
+                    "round": rounds.get(item, -1), "route": "import", "origin": "import",
+                    "answered_at": stamp})
+    if not out:
+        raise AnswerImportError(f"{path}: no answers in the file")
+    return pl.DataFrame(out, schema=ANSWER_SCHEMA)
+
+
+def from_store(resolved: pl.DataFrame) -> pl.DataFrame:
+    """The review store's ``resolved_answers()`` frame as answer rows (``origin`` = ``store``)."""
+    return resolved.with_columns(pl.lit("store").alias("origin")).select(list(ANSWER_SCHEMA)).cast(ANSWER_SCHEMA)

@@ -1,21 +1,134 @@
-"""Config sections of the round loop: ``confidence:``, ``triage:`` and ``curriculum:``."""
+"""Config sections of the round loop: ``confidence:``, ``triage:`` and ``curriculum:``.
+
+Example (every key optional; these are the defaults)::
+
+    confidence:
+      features: tfidf            # or spacy (document vectors of lfs.spacy_pipeline)
+      word_ngrams: [1, 2]
+      char_ngrams: [2, 5]        # null turns character n-grams off
+      max_features: 20000        # per analyzer
+      vote_features: true        # the sources' votes are end-model features too
+      C: 10.0
+      cv_folds: 5
+      min_human_labels: 20
+      weak_label_weight: 0.0
+    triage:
+      alpha: 0.05
+      delta: 0.1
+      audit_fraction: 0.3
+      strong_source_accuracy: 0.9
+      strong_source_min_labels: 10
+      review_order: activelab
+    curriculum:
+      total_budget: 0.1
+      schedule: [0.25, 0.2, 0.17, 0.14, 0.12, 0.12]
+      target_accuracy: null
+      min_answered_share: 1.0
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+def _ngram_range(value: tuple[int, int] | None) -> tuple[int, int] | None:
+    if value is not None and not 1 <= value[0] <= value[1] <= 8:
+        raise ValueError(f"expected [low, high] with 1 <= low <= high <= 8, got {list(value)}")
+    return value
+
+
 class ConfidenceConfig(_Section):
-    """How per-item confidence is computed (end model, cleanlab)."""
+    """How per-item confidence is computed: the end model and cleanlab's CROWDLAB."""
+
+    features: Literal["tfidf", "spacy"] = Field(
+        default="tfidf",
+        description="End-model text features: TF-IDF word (+ character) n-grams, or the "
+        "document vectors of lfs.spacy_pipeline (which must have word vectors).",
+    )
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] | None = (2, 5)
+    max_features: Annotated[int, Field(ge=100, le=1_000_000)] = 20_000
+    vote_features: bool = Field(
+        default=True,
+        description="Add each source's vote (one-hot) to the end model's features, so human "
+        "labels teach it how far to trust each source.",
+    )
+    C: Annotated[float, Field(gt=0.0, le=1e6)] = 10.0
+    cv_folds: Annotated[int, Field(ge=2, le=20)] = 5
+    min_human_labels: Annotated[int, Field(ge=2)] = Field(
+        default=20,
+        description="Below this many human labels the end model learns from label-model labels.",
+    )
+    weak_label_weight: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        default=0.0,
+        description="Once enough human labels exist, the weight of label-model labels of the "
+        "other items as extra end-model targets (0 = human labels only).",
+    )
+
+    _check_word = field_validator("word_ngrams")(lambda v: _ngram_range(v))
+    _check_char = field_validator("char_ngrams")(lambda v: _ngram_range(v))
 
 
 class TriageConfig(_Section):
     """How items are routed to accept, review and audit."""
 
+    alpha: Fraction = Field(default=0.05, description="Target error rate among accepted items.")
+    delta: Fraction = Field(
+        default=0.1, description="Allowed probability that the accepted error exceeds alpha."
+    )
+    audit_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        default=0.3,
+        description="Share of each round's human budget spent on the uniform random audit "
+        "sample (the only labels used to certify accepted items).",
+    )
+    strong_source_accuracy: Annotated[float, Field(gt=0.5, le=1.0)] = Field(
+        default=0.9,
+        description="A source is strong when its accuracy on human-labeled items is at least "
+        "this; items on which strong sources disagree are never accepted.",
+    )
+    strong_source_min_labels: Annotated[int, Field(ge=1)] = Field(
+        default=10, description="Human-labeled items a source must have voted on to be judged."
+    )
+    review_order: Literal["activelab", "margin"] = Field(
+        default="activelab",
+        description="Order of the review queue: cleanlab's ActiveLab scores, or the margin "
+        "between the two most likely classes.",
+    )
+
 
 class CurriculumConfig(_Section):
     """Rounds and human budgets."""
+
+    total_budget: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=0.1, description="Human labels (review + audit) as a share of the items, in (0, 1]."
+    )
+    schedule: Annotated[list[Annotated[float, Field(gt=0.0, le=1.0)]], Field(min_length=1, max_length=100)] = Field(
+        default_factory=lambda: [0.25, 0.2, 0.17, 0.14, 0.12, 0.12],
+        description="Per round, the share of the total budget it may spend; one entry per round.",
+    )
+    target_accuracy: Annotated[float, Field(gt=0.0, le=1.0)] | None = Field(
+        default=None,
+        description="Stop early once the lower confidence bound of the estimated training-set "
+        "accuracy reaches this.",
+    )
+    min_answered_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=1.0,
+        description="With real reviewers, the share of a round's routed items that must be "
+        "answered before the next round starts.",
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_sums_to_at_most_one(cls, value: list[float]) -> list[float]:
+        total = sum(value)
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"schedule shares must sum to at most 1, got {total:.4f}")
+        return value

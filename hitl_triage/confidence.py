@@ -1,0 +1,327 @@
+"""Confidence: combine every source of evidence into one label, a score and reasons per item.
+
+The evidence and how each piece is counted (once):
+
+* **Sources as annotators.** Each LF column of ``L``, the judge's column (when present) and
+  each human reviewer is an annotator for cleanlab's CROWDLAB
+  (:func:`cleanlab.multiannotator.get_label_quality_multiannotator`), which weighs each one by
+  how well it agrees with the others and with the model.
+* **The end model** (:mod:`hitl_triage.endmodel`) supplies CROWDLAB's ``pred_probs``. They are
+  out-of-fold, so an item's own votes and labels never reach its prediction through training.
+  With ``vote_features`` the end model reads the votes as features; its weights for them are
+  learned from *human* labels only, which is how human labels become LF accuracy evidence. The
+  votes then also enter CROWDLAB as annotators: that is deliberate and bounded, since CROWDLAB
+  caps the model's share by its measured agreement, and it is what the benchmark measured best
+  (``vote_features: false`` turns it off).
+* **The label model's** ``P(y|L)`` is a function of the same votes CROWDLAB reads as
+  annotators, so it is *not* added to the posterior (that would count each vote twice). It is
+  the end model's teacher before humans have answered, is kept per item as evidence, and is
+  the ``no_human`` baseline.
+* **The judge's probabilities** are not used beyond its vote column, for the same reason.
+
+The posterior used for scoring is CROWDLAB's (its fitted model and annotator weights, its
+formula), computed *without human columns* so that an audited item is scored exactly like the
+unlabeled items it vouches for. Human-labeled items take their human label.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+from cleanlab.multiannotator import get_active_learning_scores, get_label_quality_multiannotator
+
+from hitl_triage.config import TaskConfig
+from hitl_triage.data import Dataset
+from hitl_triage.endmodel import build_features, out_of_fold_probs
+from hitl_triage.labelmodel import make_label_model
+
+ABSTAIN = -1
+END_MODEL = "end_model"
+END_MODEL_VOTE_AT = 0.9  # the end model "votes" in the dispute check when this sure
+
+
+@dataclass(frozen=True)
+class RoundInputs:
+    """What stays fixed over a run: items, votes and the end model's features.
+
+    Attributes:
+        ids: ``n`` item ids; texts: ``n`` texts (None allowed).
+        L: ``(n, m)`` int8 votes, ``-1`` abstain; names: ``m`` source names.
+        X: ``(n, d)`` sparse end-model features.
+    """
+
+    ids: list[str]
+    texts: list[str | None]
+    L: np.ndarray
+    names: list[str]
+    X: sp.csr_matrix
+
+    @classmethod
+    def build(cls, config: TaskConfig, dataset: Dataset, L: np.ndarray, names: list[str]) -> RoundInputs:
+        texts = dataset.items["text"].to_list()
+        X = build_features(texts, L, settings=config.confidence, n_classes=config.n_classes,
+                           spacy_pipeline=config.lfs.spacy_pipeline)
+        return cls(ids=dataset.ids, texts=texts, L=np.asarray(L, dtype=np.int8), names=list(names), X=X)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Per-item confidence of one round.
+
+    Attributes:
+        probs: ``(n, k)`` float64 posterior (CROWDLAB, human columns left out), rows sum to 1.
+        guess: ``(n,)`` int64 ``argmax probs``; guess_score: ``(n,)`` ``max probs``. Both are
+            blind to the item's own human label, so audited items are scored like the rest.
+        label: ``(n,)`` int64 best guess: the human label where known, else ``argmax probs``.
+        score: ``(n,)`` float in [0, 1], confidence in ``label`` (1.0 for human labels; higher
+            = more likely right). For audited items it is the blind score (label left out).
+        value: ``(n,)`` float in [0, 1], expected value of a human label (1 - ActiveLab score;
+            higher = review first; 0 for items with a human label).
+        disputed: ``(n,)`` bool, strong sources (see :func:`strong_sources`) vote different
+            classes.
+        label_model_probs: ``(n, k)`` the label model's ``P(y|L)`` (kept as evidence).
+        end_model_probs: ``(n, k)`` out-of-fold end-model probabilities.
+        source_quality: per source: CROWDLAB quality and agreement, and accuracy on human labels.
+        model_weight: CROWDLAB's weight of the end model (None when CROWDLAB could not run).
+    """
+
+    probs: np.ndarray
+    guess: np.ndarray
+    guess_score: np.ndarray
+    label: np.ndarray
+    score: np.ndarray
+    value: np.ndarray
+    disputed: np.ndarray
+    label_model_probs: np.ndarray
+    end_model_probs: np.ndarray
+    source_quality: pl.DataFrame
+    model_weight: float | None
+
+
+def annotator_matrix(L: np.ndarray) -> np.ndarray:
+    """``(n, m)`` float votes with NaN for abstain (cleanlab's ``labels_multiannotator``)."""
+    A = L.astype(np.float64)
+    A[L == ABSTAIN] = np.nan
+    return A
+
+
+def _quiet(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """cleanlab prints notes and warns; library code never prints."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+def crowdlab_posterior(A: np.ndarray, pred_probs: np.ndarray, *, blind_cols: np.ndarray) -> tuple[np.ndarray, float | None, np.ndarray, pl.DataFrame]:
+    """CROWDLAB's posterior with the columns in ``blind_cols`` left out of every row.
+
+    Args:
+        A: ``(n, m)`` annotator labels, NaN = no label.
+        pred_probs: ``(n, k)`` out-of-fold model probabilities.
+        blind_cols: ``(m,)`` bool, columns fitted as annotators but left out of the posterior.
+
+    Returns:
+        ``(post (n, k), model_weight, annotator_weight (m,), annotator_stats)``. Rows with no
+        label get ``pred_probs``. Weights are CROWDLAB's, the formula is cleanlab's
+        ``_get_post_pred_probs_and_weights`` (reproduced to leave columns out).
+    """
+    n, k = pred_probs.shape
+    post = pred_probs.copy()
+    used = ~np.isnan(A).all(axis=0)
+    has = ~np.isnan(A[:, used]).all(axis=1)
+    multi = (~np.isnan(A[:, used])).sum(axis=1) > 1
+    empty_stats = pl.DataFrame(schema={"annotator": pl.Int64, "annotator_quality": pl.Float64,
+                                       "agreement_with_consensus": pl.Float64})
+    if used.sum() < 2 or multi.sum() < 2:
+        return post, None, np.zeros(A.shape[1]), empty_stats
+    sub = A[has][:, used]
+    info = _quiet(get_label_quality_multiannotator, sub, pred_probs[has], return_weights=True,
+                  return_detailed_quality=False, return_annotator_stats=True, verbose=False)
+    model_weight = float(info["model_weight"])
+    weights = np.zeros(A.shape[1])
+    weights[used] = np.asarray(info["annotator_weight"], dtype=np.float64)
+    quality = info["label_quality"]
+    n_ann = quality["num_annotations"].to_numpy()
+    agree = quality["annotator_agreement"].to_numpy()
+    likely = float(np.mean(agree[n_ann != 1]))
+    unlikely = (1.0 - likely) / (k - 1)
+    keep = ~blind_cols & used
+    total = np.full(n, model_weight)
+    acc = model_weight * pred_probs
+    for j in np.flatnonzero(keep):
+        voted = ~np.isnan(A[:, j])
+        onehot = np.where(A[voted, j][:, None] == np.arange(k)[None, :], likely, unlikely)
+        acc[voted] += weights[j] * onehot
+        total[voted] += weights[j]
+    post = acc / total[:, None]
+    stats = info["annotator_stats"]
+    used_idx = np.flatnonzero(used)
+    stats_frame = pl.DataFrame({
+        "annotator": [int(used_idx[int(i)]) for i in stats.index],
+        "annotator_quality": stats["annotator_quality"].to_numpy().astype(np.float64),
+        "agreement_with_consensus": stats["agreement_with_consensus"].to_numpy().astype(np.float64),
+    })
+    return post / post.sum(axis=1, keepdims=True), model_weight, weights, stats_frame
+
+
+def review_value(A: np.ndarray, probs: np.ndarray, *, order: str) -> np.ndarray:
+    """Expected value of one more (human) label per item, in [0, 1], higher = review first.
+
+    ``activelab``: ``1 -`` cleanlab's ActiveLab score (items with source votes are scored from
+    their annotations and ``probs``, items without from ``probs`` alone). ``margin``: ``1 -``
+    the gap between the two most likely classes of ``probs``.
+    """
+    if order == "margin" or A.shape[1] == 0:
+        top = np.sort(probs, axis=1)
+        return 1.0 - (top[:, -1] - top[:, -2])
+    has = ~np.isnan(A).all(axis=1)
+    scores = np.empty(A.shape[0])
+    cols = ~np.isnan(A[has]).all(axis=0) if has.any() else np.zeros(A.shape[1], bool)
+    if has.sum() >= 2 and cols.any() and (~np.isnan(A[has][:, cols])).sum(axis=1).max() > 1:
+        labeled, unlabeled = _quiet(get_active_learning_scores, A[has][:, cols], probs[has],
+                                    probs[~has] if (~has).any() else None)
+        scores[has] = labeled
+        if (~has).any():
+            scores[~has] = unlabeled
+    else:
+        _, unlabeled = _quiet(get_active_learning_scores, None, None, probs)
+        scores[:] = unlabeled
+    return np.clip(1.0 - scores, 0.0, 1.0)
+
+
+def source_accuracy(L: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per source: ``(n_voted_known (m,), accuracy on human-labeled items (m,), NaN if none)``."""
+    known = (y >= 0)[:, None] & (L != ABSTAIN)
+    n_known = known.sum(axis=0)
+    correct = (known & (L == y[:, None])).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        acc = np.where(n_known > 0, correct / np.maximum(n_known, 1), np.nan)
+    return n_known, acc
+
+
+def strong_sources(L: np.ndarray, y: np.ndarray, *, min_accuracy: float, min_labels: int) -> np.ndarray:
+    """``(m,)`` bool: sources with ``>= min_labels`` human-labeled votes and accuracy ``>= min_accuracy``."""
+    n_known, acc = source_accuracy(L, y)
+    return (n_known >= min_labels) & (np.nan_to_num(acc) >= min_accuracy)
+
+
+def disputed_items(L: np.ndarray, strong: np.ndarray) -> np.ndarray:
+    """``(n,)`` bool: at least two strong sources vote for different classes."""
+    if not strong.any():
+        return np.zeros(L.shape[0], dtype=bool)
+    S = L[:, strong].astype(np.int64)
+    voted = S != ABSTAIN
+    big = np.where(voted, S, np.iinfo(np.int64).max)
+    small = np.where(voted, S, np.iinfo(np.int64).min)
+    return (voted.sum(axis=1) >= 2) & (big.min(axis=1) != small.max(axis=1))
+
+
+def reasons(L: np.ndarray, names: list[str], label: np.ndarray, rows: np.ndarray) -> list[dict[str, list[str]]]:
+    """For each index in ``rows``: the sources that voted for ``label`` and those against."""
+    out = []
+    for i in rows:
+        votes = L[i]
+        out.append({
+            "for": [names[j] for j in np.flatnonzero(votes == label[i])],
+            "against": [names[j] for j in np.flatnonzero((votes != ABSTAIN) & (votes != label[i]))],
+        })
+    return out
+
+
+def _label_model_probs(config: TaskConfig, L: np.ndarray, known: np.ndarray, random_state: int) -> np.ndarray:
+    k = config.n_classes
+    if L.shape[1] == 0:
+        return np.full((L.shape[0], k), 1.0 / k)
+    settings = config.label_model
+    if settings.kind == "snorkel" and L.shape[1] < 3:
+        settings = settings.model_copy(update={"kind": "majority"})
+    model = make_label_model(settings, n_classes=k, random_state=random_state)
+    return model.fit(L, y_known=known).predict_proba(L)
+
+
+def _end_model_labels(config: TaskConfig, L: np.ndarray, known: np.ndarray, lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Training labels and weights: human labels, plus label-model labels where configured."""
+    settings = config.confidence
+    covered = (L != ABSTAIN).any(axis=1) if L.shape[1] else np.zeros(L.shape[0], bool)
+    few = (known >= 0).sum() < settings.min_human_labels
+    weak_weight = 1.0 if few else settings.weak_label_weight
+    labels = np.where(known >= 0, known, -1)
+    weights = np.where(known >= 0, 1.0, 0.0)
+    if weak_weight > 0:
+        weak = (known < 0) & covered
+        labels = np.where(weak, lm.argmax(axis=1), labels)
+        weights = np.where(weak, weak_weight * lm.max(axis=1), weights)
+    return labels, weights
+
+
+def human_columns(answers: pl.DataFrame, ids: list[str]) -> tuple[np.ndarray, list[str]]:
+    """``(n, r)`` float labels per human reviewer (NaN = not answered) and reviewer names."""
+    if answers.is_empty():
+        return np.empty((len(ids), 0)), []
+    index = {item: i for i, item in enumerate(ids)}
+    names = sorted(set(answers["reviewer"].to_list()))
+    H = np.full((len(ids), len(names)), np.nan)
+    col = {name: j for j, name in enumerate(names)}
+    for item, label, reviewer in answers.select("id", "label", "reviewer").iter_rows():
+        if item in index:
+            H[index[item], col[reviewer]] = label
+    return H, names
+
+
+def compute_evidence(config: TaskConfig, inputs: RoundInputs, known: np.ndarray, *, answers: pl.DataFrame | None = None, random_state: int = 0) -> Evidence:
+    """One round's evidence from the votes, the text and every human label so far.
+
+    Args:
+        known: ``(n,)`` int64 human label per item, ``-1`` where none.
+        answers: the answers table (for per-reviewer annotator columns); None = one column.
+    """
+    k = config.n_classes
+    L = inputs.L
+    lm = _label_model_probs(config, L, known, random_state)
+    labels, weights = _end_model_labels(config, L, known, lm)
+    if ((labels >= 0) & (weights > 0)).sum() >= 2 and np.unique(labels[labels >= 0]).size >= 1:
+        end = out_of_fold_probs(inputs.X, labels, weights, n_classes=k, settings=config.confidence,
+                                random_state=random_state)
+    else:  # nothing to learn from yet (every source abstains, no human label)
+        end = lm.copy()
+    if answers is not None and answers.height:
+        H, reviewers = human_columns(answers, inputs.ids)
+    else:
+        H = np.where(known >= 0, known, np.nan).astype(np.float64)[:, None]
+        reviewers = ["human"] if (known >= 0).any() else []
+        H = H if reviewers else np.empty((len(known), 0))
+    A = np.hstack([annotator_matrix(L), H])
+    blind = np.r_[np.zeros(L.shape[1], bool), np.ones(H.shape[1], bool)]
+    probs, model_weight, weights_a, stats = crowdlab_posterior(A, end, blind_cols=blind)
+    guess = probs.argmax(axis=1)
+    guess_score = probs.max(axis=1)
+    is_known = known >= 0
+    label = np.where(is_known, known, guess)
+    score = np.where(is_known, 1.0, guess_score)
+    value = np.where(is_known, 0.0, review_value(annotator_matrix(L), probs, order=config.triage.review_order))
+    end_vote = np.where(end.max(axis=1) >= END_MODEL_VOTE_AT, end.argmax(axis=1), ABSTAIN)
+    L_plus = np.hstack([L, end_vote[:, None]]).astype(np.int64)
+    strong = strong_sources(L_plus, known, min_accuracy=config.triage.strong_source_accuracy,
+                            min_labels=config.triage.strong_source_min_labels)
+    disputed = disputed_items(L_plus, strong)
+    n_known, acc = source_accuracy(L_plus, known)
+    names = [*inputs.names, END_MODEL]
+    quality = {j: (q, a) for j, q, a in stats.iter_rows()}
+    source_quality = pl.DataFrame({
+        "source": names,
+        "coverage": (L_plus != ABSTAIN).mean(axis=0) if L_plus.size else np.zeros(len(names)),
+        "n_human_labeled": n_known.astype(np.int64),
+        "human_accuracy": acc,
+        "crowdlab_weight": [float(weights_a[j]) if j < L.shape[1] else (model_weight or 0.0) for j in range(len(names))],
+        "crowdlab_quality": [quality.get(j, (None, None))[0] for j in range(len(names))],
+        "strong": strong,
+    }, schema_overrides={"crowdlab_quality": pl.Float64})
+    return Evidence(probs=probs, guess=guess, guess_score=guess_score, label=label, score=score,
+                    value=value, disputed=disputed, label_model_probs=lm, end_model_probs=end,
+                    source_quality=source_quality, model_weight=model_weight)

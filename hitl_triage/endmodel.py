@@ -1,0 +1,161 @@
+"""The end model: a cheap, real text classifier whose probabilities are always out-of-fold.
+
+TF-IDF word and character n-grams (or spaCy document vectors) plus, optionally, the sources'
+votes as one-hot features, into scikit-learn's ``LogisticRegression``. It learns from the
+current best labels:
+
+* with fewer than ``min_human_labels`` human labels: the label model's labels of every item;
+* afterwards: the human labels (review and audit), plus, if ``weak_label_weight > 0``, the
+  label model's labels of the other items at that weight.
+
+``pred_probs`` are out-of-fold: an item's probabilities come from models that never saw its own
+label. Items the model did not learn from (no human label, weak weight 0) get the mean of the
+fold models' predictions, which also never saw a label for them.
+
+Example::
+
+    >>> X = build_features(texts, L, settings=ConfidenceConfig(), n_classes=2)
+    >>> pred_probs = out_of_fold_probs(X, y, weights, n_classes=2, settings=..., random_state=0)
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold, StratifiedKFold
+from threadpoolctl import threadpool_limits
+
+from hitl_triage.errors import HitlTriageError
+from hitl_triage.round_settings import ConfidenceConfig
+
+ABSTAIN = -1
+
+
+class EndModelError(HitlTriageError):
+    """The end model cannot be built or fitted (features, labels)."""
+
+
+def _spacy_vectors(texts: list[str], pipeline: str) -> np.ndarray:
+    from hitl_triage.lf.nlp import load_pipeline
+
+    nlp = load_pipeline(pipeline)
+    docs = list(nlp.pipe(texts, batch_size=256))
+    if not docs or docs[0].vector.size == 0 or not nlp.vocab.vectors.size:
+        raise EndModelError(
+            f"confidence.features is 'spacy', but the pipeline {pipeline!r} (lfs.spacy_pipeline) "
+            "has no word vectors; install one with vectors (e.g. en_core_web_md) or use 'tfidf'"
+        )
+    return np.vstack([d.vector for d in docs]).astype(np.float64)
+
+
+def build_features(
+    texts: list[str | None],
+    L: np.ndarray,
+    *,
+    settings: ConfidenceConfig,
+    n_classes: int,
+    spacy_pipeline: str = "blank:en",
+) -> sp.csr_matrix:
+    """The end model's design matrix.
+
+    Args:
+        texts: ``n_items`` texts (None or empty allowed: such rows have only vote features).
+        L: ``(n_items, n_sources)`` int votes in ``{-1, ..., k-1}``.
+
+    Returns:
+        ``(n_items, n_features)`` sparse float matrix.
+    """
+    clean = [t or "" for t in texts]
+    blocks: list[sp.spmatrix] = []
+    if settings.features == "spacy":
+        blocks.append(sp.csr_matrix(_spacy_vectors(clean, spacy_pipeline)))
+    elif any(t.strip() for t in clean):
+        word = TfidfVectorizer(ngram_range=settings.word_ngrams, sublinear_tf=True,
+                               max_features=settings.max_features)
+        with contextlib.suppress(ValueError):  # nothing but punctuation: no word features
+            blocks.append(word.fit_transform(clean))
+        if settings.char_ngrams is not None:
+            char = TfidfVectorizer(analyzer="char_wb", ngram_range=settings.char_ngrams,
+                                   sublinear_tf=True, min_df=min(3, len(clean)),
+                                   max_features=settings.max_features)
+            with contextlib.suppress(ValueError):
+                blocks.append(char.fit_transform(clean))
+    if settings.vote_features and L.shape[1]:
+        blocks.append(sp.hstack([sp.csr_matrix((L == c).astype(np.float64)) for c in range(n_classes)]))
+    if not blocks:
+        return sp.csr_matrix(np.ones((len(clean), 1)))
+    return sp.hstack(blocks).tocsr()
+
+
+def _classifier(settings: ConfidenceConfig) -> LogisticRegression:
+    return LogisticRegression(C=settings.C, max_iter=1000, tol=1e-3)
+
+
+def _fit_predict(
+    X: sp.csr_matrix, rows: np.ndarray, y: np.ndarray, w: np.ndarray, targets: np.ndarray,
+    *, n_classes: int, settings: ConfidenceConfig,
+) -> np.ndarray:
+    """Fit on ``rows`` (labels ``y``, weights ``w``) and predict ``targets`` as ``(t, k)``."""
+    out = np.zeros((targets.size, n_classes))
+    classes = np.unique(y)
+    if classes.size == 1:  # one class seen: the model can only say that class
+        out[:, classes[0]] = 1.0
+        return out
+    model = _classifier(settings).fit(X[rows], y, sample_weight=w)
+    out[:, model.classes_] = model.predict_proba(X[targets])
+    return out
+
+
+def _splitter(y: np.ndarray, folds: int, seed: int) -> tuple[KFold | StratifiedKFold, int]:
+    counts = np.bincount(y)
+    smallest = int(counts[counts > 0].min())
+    if smallest >= folds:
+        return StratifiedKFold(folds, shuffle=True, random_state=seed), folds
+    return KFold(min(folds, y.size), shuffle=True, random_state=seed), min(folds, y.size)
+
+
+def out_of_fold_probs(
+    X: sp.csr_matrix,
+    labels: np.ndarray,
+    weights: np.ndarray,
+    *,
+    n_classes: int,
+    settings: ConfidenceConfig,
+    random_state: int,
+) -> np.ndarray:
+    """Out-of-fold class probabilities of every item.
+
+    Args:
+        X: ``(n_items, n_features)`` from :func:`build_features`.
+        labels: ``(n_items,)`` int64 training label per item, ``-1`` = none.
+        weights: ``(n_items,)`` float sample weight per labeled item (ignored where ``-1``).
+        random_state: seed of the fold split.
+
+    Returns:
+        ``(n_items, n_classes)`` float64, rows sum to 1. Items with a label get the prediction
+        of the fold model that did not see it; the others get the mean of the fold models.
+
+    Raises:
+        EndModelError: fewer than two labeled items.
+    """
+    n = X.shape[0]
+    train = np.flatnonzero((labels >= 0) & (weights > 0))
+    if train.size < 2:
+        raise EndModelError(f"the end model needs at least 2 labeled items, got {train.size}")
+    others = np.setdiff1d(np.arange(n), train)
+    splitter, folds = _splitter(labels[train], settings.cv_folds, random_state)
+    probs = np.zeros((n, n_classes))
+    with threadpool_limits(1):  # the machines are small and shared; BLAS threads only contend
+        for fit_idx, held_idx in splitter.split(train, labels[train]):
+            rows, held = train[fit_idx], train[held_idx]
+            targets = np.r_[held, others]
+            pred = _fit_predict(X, rows, labels[rows], weights[rows], targets,
+                                n_classes=n_classes, settings=settings)
+            probs[held] = pred[: held.size]
+            probs[others] += pred[held.size:] / folds
+    probs = np.clip(probs, 1e-6, None)
+    return probs / probs.sum(axis=1, keepdims=True)

@@ -1,0 +1,266 @@
+"""Triage: route each item to ``accept``, ``review`` or ``audit`` under a stated guarantee.
+
+The accept threshold is not a magic number. Each round it is chosen from the audit labels so
+that the error rate among accepted items is at most ``alpha`` with probability at least
+``1 - delta``:
+
+1. Every audit item has a *blind* score (computed as if its own label were unknown, so it is
+   exchangeable with the unlabeled items it vouches for) and is either right or wrong.
+2. Candidate thresholds are the distinct audit scores, scanned from the strictest down
+   (fixed-sequence testing, Learn-then-Test). The scan starts at the strictest threshold that
+   keeps at least ``min_audit_for(alpha, delta)`` audit items: fewer could never pass, even
+   with no error, and the start depends only on ``alpha`` and ``delta``, never on labels.
+3. At each threshold ``t`` the one-sided Clopper-Pearson upper bound of the error rate among
+   audit items scoring ``>= t`` is compared with ``alpha``. The scan stops at the first
+   failure; the threshold is the last one that passed. No pass means nothing is accepted,
+   and the result says why.
+
+Routes (:func:`route_items`): ``audit`` is a uniform random sample of the unlabeled items;
+``review`` is the top of the review queue (highest expected value of a label first) cut to the
+round's budget; ``accept`` is every other unlabeled item scoring ``>= threshold`` that is not
+disputed; ``defer`` is everything else (reviewable later; meanwhile it keeps its best-guess
+label). Items already labeled by a human are ``human``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import beta as beta_dist
+
+ACCEPT, REVIEW, AUDIT, DEFER, HUMAN = "accept", "review", "audit", "defer", "human"
+ROUTES = (ACCEPT, REVIEW, AUDIT, DEFER, HUMAN)
+
+
+def clopper_pearson_upper(errors: int, n: int, delta: float) -> float:
+    """One-sided ``1 - delta`` Clopper-Pearson upper bound of a binomial error rate.
+
+    ``P(true rate <= bound) >= 1 - delta``. Example: ``clopper_pearson_upper(0, 45, 0.1)``
+    is about 0.0499. With ``n == 0`` the bound is 1.
+    """
+    if n <= 0 or errors >= n:
+        return 1.0
+    return float(beta_dist.ppf(1.0 - delta, errors + 1, n - errors))
+
+
+def min_audit_for(alpha: float, delta: float) -> int:
+    """Fewest audit items whose bound can pass with zero errors: ``(1-alpha)^n <= delta``."""
+    return max(1, math.ceil(math.log(delta) / math.log(1.0 - alpha)))
+
+
+@dataclass(frozen=True)
+class ThresholdResult:
+    """The calibrated accept threshold of one round.
+
+    Attributes:
+        threshold: accept items with score ``>= threshold``; ``inf`` when nothing is accepted.
+        n_audit: audit items available; ``n_covered`` of them score ``>= threshold``.
+        errors: audit errors among the covered ones.
+        upper_bound: Clopper-Pearson upper bound of the accepted error rate (1.0 if none).
+        estimate: ``errors / n_covered`` (None if none covered).
+        reason: why nothing is accepted, or ``""``.
+    """
+
+    threshold: float
+    n_audit: int
+    n_covered: int
+    errors: int
+    upper_bound: float
+    estimate: float | None
+    reason: str
+
+    @property
+    def accepts(self) -> bool:
+        return math.isfinite(self.threshold)
+
+
+def calibrate_threshold(scores: np.ndarray, correct: np.ndarray, *, alpha: float, delta: float) -> ThresholdResult:
+    """Choose the loosest threshold whose accepted error is ``<= alpha`` w.p. ``>= 1 - delta``.
+
+    Args:
+        scores: ``(n_audit,)`` float blind confidence scores of the audit items (higher = more
+            confident).
+        correct: ``(n_audit,)`` bool, True where the best-guess label equals the audit label.
+        alpha: target error rate among accepted items, in (0, 1).
+        delta: allowed probability that the target is missed, in (0, 1).
+
+    Returns:
+        :class:`ThresholdResult`. Thresholds only move down when more audit items agree with the
+        guess (monotone in the labels).
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    wrong = ~np.asarray(correct, dtype=bool)
+    n = scores.size
+    need = min_audit_for(alpha, delta)
+    if n < need:
+        return ThresholdResult(
+            math.inf, n, 0, 0, 1.0, None,
+            f"too few audit labels: {n}, but at least {need} are needed before anything can be "
+            f"accepted with error <= {alpha} at confidence {1 - delta:.2f}",
+        )
+    order = np.argsort(-scores, kind="stable")
+    sorted_scores = scores[order]
+    cum_errors = np.cumsum(wrong[order])
+    # candidate cut after position i (0-based) covers every item scoring >= sorted_scores[i];
+    # ties are covered together, so only the last position of each run of equal scores counts.
+    last_of_tie = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]
+    best: tuple[float, int, int, float] | None = None
+    first_failure = ""
+    for i in np.flatnonzero(last_of_tie):
+        covered = int(i) + 1
+        if covered < need:
+            continue
+        errors = int(cum_errors[i])
+        bound = clopper_pearson_upper(errors, covered, delta)
+        if bound > alpha:
+            if best is None:
+                first_failure = (
+                    f"the strictest testable threshold ({sorted_scores[i]:.4f}, {covered} audit "
+                    f"items, {errors} wrong) has an error bound {bound:.3f} > alpha {alpha}"
+                )
+            break
+        best = (float(sorted_scores[i]), covered, errors, bound)
+    if best is None:
+        return ThresholdResult(math.inf, n, 0, 0, 1.0, None, first_failure)
+    threshold, covered, errors, bound = best
+    return ThresholdResult(threshold, n, covered, errors, bound, errors / covered, "")
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Per-item routes of one round.
+
+    Attributes:
+        route: ``(n_items,)`` str, one of ``ROUTES``.
+        priority: ``(n_items,)`` float, the review queue order (higher first; NaN off-queue).
+        n_review, n_audit: labels requested this round.
+        n_disputed: unlabeled items that strong sources disagree on (never accepted).
+    """
+
+    route: np.ndarray
+    priority: np.ndarray
+    n_review: int
+    n_audit: int
+    n_disputed: int
+
+
+def draw_audit(unlabeled: np.ndarray, size: int, *, rng: np.random.Generator) -> np.ndarray:
+    """A uniform random sample (without replacement) of ``size`` indices among ``unlabeled``.
+
+    Args:
+        unlabeled: ``(n_items,)`` bool, items without a human label.
+    """
+    pool = np.flatnonzero(unlabeled)
+    size = min(max(size, 0), pool.size)
+    return np.sort(rng.choice(pool, size=size, replace=False)) if size else np.array([], dtype=np.int64)
+
+
+def route_items(
+    *,
+    scores: np.ndarray,
+    value: np.ndarray,
+    disputed: np.ndarray,
+    known: np.ndarray,
+    audit: np.ndarray,
+    threshold: float,
+    review_budget: int,
+) -> Routing:
+    """Route every item of a round.
+
+    Args:
+        scores: ``(n_items,)`` float confidence in the best-guess label (higher = surer).
+        value: ``(n_items,)`` float expected value of a human label (higher = review first).
+        disputed: ``(n_items,)`` bool, strong sources disagree (never accepted).
+        known: ``(n_items,)`` bool, already labeled by a human.
+        audit: indices drawn for audit this round (see :func:`draw_audit`).
+        threshold: accept threshold (``inf`` accepts nothing).
+        review_budget: labels available for review this round (>= 0).
+    """
+    n = scores.size
+    route = np.full(n, DEFER, dtype=object)
+    route[known] = HUMAN
+    route[audit] = AUDIT
+    open_ = route == DEFER
+    accept = open_ & (scores >= threshold) & ~disputed
+    candidates = np.flatnonzero(open_ & ~accept)
+    # Review candidates are the items we would not accept; when the budget exceeds them,
+    # accepted items with the highest value are reviewed too (a label is never wasted).
+    order = candidates[np.argsort(-value[candidates], kind="stable")]
+    if order.size < review_budget:
+        extra = np.flatnonzero(accept)
+        extra = extra[np.argsort(-value[extra], kind="stable")]
+        order = np.r_[order, extra]
+    chosen = order[: max(review_budget, 0)]
+    route[accept] = ACCEPT
+    route[chosen] = REVIEW
+    priority = np.full(n, np.nan)
+    priority[order] = value[order]
+    return Routing(
+        route=route.astype(str), priority=priority, n_review=int(chosen.size),
+        n_audit=len(audit), n_disputed=int((disputed & ~known).sum()),
+    )
+
+
+def clopper_pearson_lower(errors: int, n: int, delta: float) -> float:
+    """One-sided ``1 - delta`` Clopper-Pearson lower bound of a binomial rate (0 if none)."""
+    if n <= 0 or errors <= 0:
+        return 0.0
+    return float(beta_dist.ppf(delta, errors, n - errors + 1))
+
+
+def estimate_figures(
+    *,
+    guess: np.ndarray,
+    guess_score: np.ndarray,
+    known: np.ndarray,
+    audit_rows: np.ndarray,
+    disputed: np.ndarray,
+    alpha: float,
+    delta: float,
+) -> dict[str, float | int | str | None]:
+    """Threshold and estimated accuracies from the audit labels.
+
+    Args:
+        guess, guess_score: ``(n,)`` blind best guess and its score (see ``Evidence``).
+        known: ``(n,)`` human labels, ``-1`` none.
+        audit_rows: indices of audited items that have a human label.
+        disputed: ``(n,)`` bool, never accepted.
+
+    Returns:
+        JSON-ready figures: ``threshold`` (None = nothing accepted) and ``threshold_reason``,
+        ``n_audit_labels``, ``audit_errors``, ``accepted_share``, the estimated accepted accuracy
+        with its ``1 - delta`` interval (``est_accepted_accuracy``, ``_low``, ``_high``) and the
+        estimated training-set accuracy (``est_trainset_accuracy``, ``_low``): human labels count
+        as right, the rest at the audit accuracy of the best guess.
+    """
+    audit_rows = np.asarray(audit_rows, dtype=np.int64)
+    correct = guess[audit_rows] == known[audit_rows]
+    result = calibrate_threshold(guess_score[audit_rows], correct, alpha=alpha, delta=delta)
+    unlabeled = known < 0
+    accept = unlabeled & (guess_score >= result.threshold) & ~disputed
+    n = known.size
+    n_audit = int(audit_rows.size)
+    errors = int((~correct).sum())
+    figures: dict[str, float | int | str | None] = {
+        "threshold": result.threshold if result.accepts else None,
+        "threshold_reason": result.reason,
+        "n_audit_labels": n_audit,
+        "audit_errors": errors,
+        "accepted_share": float(accept.sum() / n) if n else 0.0,
+        "est_accepted_accuracy": None if result.estimate is None else 1.0 - result.estimate,
+        "est_accepted_accuracy_low": 1.0 - result.upper_bound if result.accepts else None,
+        "est_accepted_accuracy_high": (1.0 - clopper_pearson_lower(result.errors, result.n_covered, delta)
+                                       if result.accepts else None),
+    }
+    share_known = float((~unlabeled).sum() / n) if n else 0.0
+    if n_audit:
+        acc = 1.0 - errors / n_audit
+        low = 1.0 - clopper_pearson_upper(errors, n_audit, delta)
+        figures["est_trainset_accuracy"] = share_known + (1 - share_known) * acc
+        figures["est_trainset_accuracy_low"] = share_known + (1 - share_known) * low
+    else:
+        figures["est_trainset_accuracy"] = None
+        figures["est_trainset_accuracy_low"] = share_known
+    return figures
