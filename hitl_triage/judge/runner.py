@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import polars as pl
 
 from hitl_triage.answers import load_answers
 from hitl_triage.config import TaskConfig
@@ -230,7 +231,9 @@ def _calibrate(run_dir: Path, ids: list[str], probs: np.ndarray, ok: np.ndarray,
     answers = load_answers(run_dir)
     if answers.height == 0:
         return None
-    reviewed = answers.filter(answers["route"] != "audit").unique("id", keep="last")
+    k = probs.shape[1]
+    reviewed = (answers.filter((pl.col("route") != "audit") & pl.col("label").is_between(0, k - 1))
+                .sort("answered_at").unique("id", keep="last"))
     label_of = dict(zip(reviewed["id"].to_list(), reviewed["label"].to_list(), strict=True))
     rows = [i for i, item in enumerate(ids) if ok[i] and item in label_of]
     if len(rows) < min_labels:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -89,17 +93,39 @@ def test_real_model_chat_mode_and_rationale(llama_server, youtube):
                                                         strict=True) if j)
 
 
-def test_cli_run_through_the_real_server(llama_server, tmp_path):
-    text = CONFIG.read_text().replace("http://127.0.0.1:8080/v1", llama_server)
+def test_cli_run_with_local_server(tmp_path):
+    text = CONFIG.read_text()
     text = text.replace("run_dir: ../runs/youtube_spam_judge", f"run_dir: {tmp_path / 'run'}")
     text = text.replace("../hitl_triage/examples", str(CONFIG.parents[1] / "hitl_triage/examples"))
     text = text.replace("request_budget: 10000", "request_budget: 3")
+    text = text.replace("../labeling_functions", str(CONFIG.parents[1] / "labeling_functions"))
     path = tmp_path / "task.yaml"
-    path.write_text(text.replace("../labeling_functions", str(CONFIG.parents[1] / "labeling_functions")))
-    out = CliRunner().invoke(app, ["judge", "run", str(path)])
+    path.write_text(text)
+    out = CliRunner().invoke(app, ["judge", "run", str(path), "--local"])
     assert out.exit_code == 0, out.output
     assert re.search(r"judged 3 of \d+ items", out.output) and "3 requests sent" in out.output
     assert "request budget of 3 exhausted" in out.output
+
+
+def test_cli_serve_until_interrupted():
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "hitl-triage"), "judge", "serve", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        found = re.search(r"(http://127\.0\.0\.1:\d+/v1)", line)
+        assert found, line
+        assert httpx.get(f"{found.group(1)}/models", timeout=10).json()["data"][0]["id"] == \
+            "gemma-3-270m"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{found.group(1)}/models", timeout=2)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def test_cli_run_unreachable_server_exits_1(tmp_path):
