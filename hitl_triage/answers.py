@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from hitl_triage.config import TaskConfig
 from hitl_triage.errors import HitlTriageError
 from hitl_triage.rundir import write_frame
 
@@ -96,6 +97,8 @@ def known_labels(answers: pl.DataFrame, ids: list[str]) -> np.ndarray:
 
 def _read_rows(path: Path) -> list[dict[str, object]]:
     suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".ndjson", ".csv", ".tsv"):
+        raise AnswerImportError(f"{path}: expected a .jsonl or .csv file, got {suffix or 'no extension'!r}")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -189,3 +192,71 @@ def read_answer_file(path: Path, *, label_names: list[str], ids: list[str], roun
 def from_store(resolved: pl.DataFrame) -> pl.DataFrame:
     """The review store's ``resolved_answers()`` frame as answer rows (``origin`` = ``store``)."""
     return resolved.with_columns(pl.lit("store").alias("origin")).select(list(ANSWER_SCHEMA)).cast(ANSWER_SCHEMA)
+
+
+def _routings(run_dir: Path) -> list[tuple[int, pl.DataFrame]]:
+    """Every round's routing (``rounds/round_NNN/routing.parquet``), in round order."""
+    out = []
+    for path in sorted((Path(run_dir) / "rounds").glob("round_*/routing.parquet")):
+        out.append((int(path.parent.name.split("_")[1]), pl.read_parquet(path)))
+    return out
+
+
+def import_answers(config: TaskConfig, path: Path) -> tuple[int, int]:
+    """Validate ``path`` (JSONL or CSV: id, label, reviewer) and add it to ``answers.parquet``.
+
+    Returns:
+        ``(rows read, rows added)``; exact repeats of earlier imports are not added twice.
+
+    Raises:
+        AnswerImportError: naming file, row and field.
+    """
+    from hitl_triage.data import load_dataset
+
+    ids = load_dataset(config.dataset, n_classes=config.n_classes).ids
+    rounds: dict[str, int] = {}
+    for r, routing in _routings(config.out_dir):
+        for item in routing.filter(pl.col("route").is_in(["review", "audit"]))["id"].to_list():
+            rounds.setdefault(item, r)
+    frame = read_answer_file(Path(path), label_names=config.label_names, ids=ids, rounds=rounds)
+    routes = {item: route for _, routing in _routings(config.out_dir)
+              for item, route in routing.filter(pl.col("route").is_in(["review", "audit"])).select("id", "route").iter_rows()}
+    frame = frame.with_columns(pl.col("id").replace_strict(routes, default="import").alias("route"))
+    return frame.height, append_answers(config.out_dir, frame)
+
+
+def open_requests(config: TaskConfig) -> pl.DataFrame:
+    """Items routed to review or audit (any round) that have no answer yet, with what a
+    reviewer needs: id, text, route, round, priority, suggested (class name), confidence."""
+    from hitl_triage.data import load_dataset
+
+    dataset = load_dataset(config.dataset, n_classes=config.n_classes)
+    answered = set(load_answers(config.out_dir)["id"].to_list())
+    frames = [routing.filter(pl.col("route").is_in(["review", "audit"])).with_columns(pl.lit(r).alias("round"))
+              for r, routing in _routings(config.out_dir)]
+    schema = {"id": pl.String, "text": pl.String, "route": pl.String, "round": pl.Int64,
+              "priority": pl.Float64, "suggested": pl.String, "confidence": pl.Float64}
+    if not frames:
+        return pl.DataFrame(schema=schema)
+    asked = pl.concat(frames).filter(~pl.col("id").is_in(list(answered))).unique("id", keep="last")
+    names = {i: name for i, name in enumerate(config.label_names)}
+    return (
+        asked.join(dataset.items.select("id", "text"), on="id", how="left")
+        .with_columns(pl.col("label").replace_strict(names, return_dtype=pl.String).alias("suggested"),
+                      pl.col("score").alias("confidence"), pl.col("round").cast(pl.Int64))
+        .sort(["round", "priority"], descending=[False, True], nulls_last=True)
+        .select(list(schema))
+    )
+
+
+def export_requests(config: TaskConfig, target: Path) -> int:
+    """Write :func:`open_requests` to ``target`` (.jsonl or .csv, by suffix); returns rows.
+
+    Reviewers fill in ``label`` (class name or index) and ``reviewer``; the file then goes back
+    through :func:`import_answers` unchanged.
+    """
+    frame = open_requests(config).with_columns(pl.lit("").alias("label"), pl.lit("").alias("reviewer"))
+    if Path(target).suffix.lower() not in (".jsonl", ".csv"):
+        raise AnswerImportError(f"{target}: export writes .jsonl or .csv files, got {Path(target).suffix!r}")
+    write_frame(Path(target), frame)
+    return frame.height

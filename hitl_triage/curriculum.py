@@ -47,6 +47,8 @@ from hitl_triage.triage import (
 
 ROUNDS_DIR = "rounds"
 FINAL_LABELS_FILE = "final_labels.parquet"
+NO_VOTES = ("every source abstains on every item: there is no weak evidence, so nothing is "
+            "accepted and every item goes to review (unreviewed items keep the end model's guess)")
 Reviewer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """A simulated reviewer: ``(item indices, routes) -> labels`` (same length, int64)."""
 
@@ -180,6 +182,8 @@ def _evidence(config: TaskConfig, inputs: RoundInputs, r: int) -> tuple[Evidence
     figures = estimate_figures(guess=ev.guess, guess_score=ev.guess_score, known=known,
                                audit_rows=audit_rows, disputed=ev.disputed,
                                alpha=config.triage.alpha, delta=config.triage.delta)
+    if not (inputs.L != -1).any():
+        figures.update(threshold=None, accepted_share=0.0, threshold_reason=NO_VOTES)
     figures["source_quality"] = ev.source_quality.to_dicts()
     return ev, known, figures
 

@@ -110,6 +110,25 @@ def _fit_predict(
     return out
 
 
+def _self_train(
+    X: sp.csr_matrix, rows: np.ndarray, y: np.ndarray, w: np.ndarray, targets: np.ndarray,
+    pred: np.ndarray, n_held: int, *, n_classes: int, settings: ConfidenceConfig,
+) -> np.ndarray:
+    """One round of self-training inside a fold: the fold model's confident guesses on items
+    without a label join its training data. The held-out items' labels are never used, so the
+    predictions stay out-of-fold."""
+    others = targets[n_held:]
+    other_pred = pred[n_held:]
+    sure = other_pred.max(axis=1) >= float(settings.self_training)  # type: ignore[arg-type]
+    if not sure.any():
+        return pred
+    extra = others[sure]
+    rows2 = np.r_[rows, extra]
+    y2 = np.r_[y, other_pred[sure].argmax(axis=1)]
+    w2 = np.r_[w, np.full(extra.size, settings.self_training_weight)]
+    return _fit_predict(X, rows2, y2, w2, targets, n_classes=n_classes, settings=settings)
+
+
 def _splitter(y: np.ndarray, folds: int, seed: int) -> tuple[KFold | StratifiedKFold, int]:
     counts = np.bincount(y)
     smallest = int(counts[counts > 0].min())
@@ -155,6 +174,9 @@ def out_of_fold_probs(
             targets = np.r_[held, others]
             pred = _fit_predict(X, rows, labels[rows], weights[rows], targets,
                                 n_classes=n_classes, settings=settings)
+            if settings.self_training is not None and others.size:
+                pred = _self_train(X, rows, labels[rows], weights[rows], targets, pred, held.size,
+                                   n_classes=n_classes, settings=settings)
             probs[held] = pred[: held.size]
             probs[others] += pred[held.size:] / folds
     probs = np.clip(probs, 1e-6, None)

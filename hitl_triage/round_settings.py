@@ -72,6 +72,12 @@ class ConfidenceConfig(_Section):
         description="Once enough human labels exist, the weight of label-model labels of the "
         "other items as extra end-model targets (0 = human labels only).",
     )
+    self_training: Annotated[float, Field(gt=0.5, le=1.0)] | None = Field(
+        default=None,
+        description="If set, each fold model's guesses at least this sure on items without a "
+        "label join its training data once (out-of-fold is kept: held-out labels never do).",
+    )
+    self_training_weight: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
 
     _check_word = field_validator("word_ngrams")(lambda v: _ngram_range(v))
     _check_char = field_validator("char_ngrams")(lambda v: _ngram_range(v))

@@ -2,8 +2,112 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+from hitl_triage.cli.console import console, progress_bars, run_or_exit
+
+if TYPE_CHECKING:
+    from hitl_triage.config import TaskConfig
+
+ConfigArg = Annotated[Path, typer.Argument(help="Task config (YAML), e.g. configs/wrench_youtube.yaml.")]
+
+
+def _config(path: Path) -> TaskConfig:
+    from hitl_triage.config import load_config
+
+    return run_or_exit(lambda: load_config(path))
+
+
+def _print_rounds(records: list[dict[str, Any]]) -> None:
+    from hitl_triage.round_report import round_table
+
+    if records:
+        console.print(round_table(records), markup=False, highlight=False)
+
+
+def run(config_path: ConfigArg) -> None:
+    """Run or continue the curriculum rounds; stops when it needs reviewers' answers."""
+    from hitl_triage.curriculum import run_rounds
+
+    config = _config(config_path)
+    with progress_bars() as progress:
+        result = run_or_exit(lambda: run_rounds(config, progress=progress))
+    _print_rounds(result.records)
+    console.print(result.message, markup=False)
+    if result.status == "finished":
+        final = result.final
+        console.print(
+            f"human share {final['human_share']:.3f}, accepted share {final['accepted_share']:.3f}, "
+            f"threshold {final['threshold']}; labels in {config.out_dir / 'final_labels.parquet'}",
+            markup=False,
+        )
+        if final.get("threshold_reason"):
+            console.print(f"nothing accepted: {final['threshold_reason']}", markup=False)
+
+
+def simulate(
+    config_path: ConfigArg,
+    budget: Annotated[float, typer.Option(help="Share of items experts may label (review + audit), in (0, 1].")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Random seed of the run.")] = 0,
+    out: Annotated[Path, typer.Option(help="Run folder for the simulation (summary.json, report, plot).")] = Path("runs/simulation"),
+) -> None:
+    """Run the rounds with reviewers answered from the gold column; score against baselines."""
+    from hitl_triage.simulate import simulate as run_simulation
+
+    config = _config(config_path)
+    with progress_bars() as progress:
+        summary = run_or_exit(lambda: run_simulation(config, budget=budget, seed=seed, out_dir=out, progress=progress))
+    _print_rounds(summary["rounds"])
+    console.print(
+        f"human share {summary['human_share']:.3f}, training-set accuracy {summary['trainset_accuracy']:.4f}, "
+        f"accepted share {summary['accepted_share']:.3f} (accuracy {summary['accepted_accuracy']})",
+        markup=False,
+    )
+    for name, row in summary["baselines"].items():
+        console.print(f"  baseline {name:10} human share {row['human_share']:.3f}, "
+                      f"training-set accuracy {row['trainset_accuracy']:.4f}", markup=False)
+    for note in summary["notes"]:
+        console.print(f"note: {note}", markup=False)
+    console.print(f"wrote {Path(out) / 'summary.json'} and {Path(out) / 'rounds.md'}", markup=False)
+
+
+answers_app = typer.Typer(name="answers", help="Human answers: import labels made anywhere, export open items.",
+                          no_args_is_help=True)
+
+
+@answers_app.command("import")
+def answers_import(
+    config_path: ConfigArg,
+    file: Annotated[Path, typer.Argument(help="JSONL or CSV with id, label (name or index), reviewer.")],
+) -> None:
+    """Add answers from FILE to the run's answers table (validated row by row)."""
+    from hitl_triage.answers import import_answers
+
+    config = _config(config_path)
+    read, added = run_or_exit(lambda: import_answers(config, file))
+    console.print(f"read {read} answers from {file}, added {added} new; run `hitl-triage run "
+                  f"{config_path}` to continue", markup=False)
+
+
+@answers_app.command("export")
+def answers_export(
+    config_path: ConfigArg,
+    out: Annotated[Path, typer.Option(help="Where to write the open items (.jsonl or .csv).")] = Path("open_items.jsonl"),
+) -> None:
+    """Write the routed items that still wait for an answer, for any annotation tool."""
+    from hitl_triage.answers import export_requests
+
+    config = _config(config_path)
+    n = run_or_exit(lambda: export_requests(config, out))
+    console.print(f"wrote {n} open items to {out}; fill in label and reviewer, then "
+                  f"`hitl-triage answers import {config_path} {out}`", markup=False)
 
 
 def register(app: typer.Typer) -> None:
-    """Add the round commands to the root app (none yet)."""
+    """Add the round commands to the root app."""
+    app.command("run")(run)
+    app.command("simulate")(simulate)
+    app.add_typer(answers_app)

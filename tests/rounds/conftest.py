@@ -51,7 +51,7 @@ def write_task(folder: Path, items: pl.DataFrame, *, gold: bool = True, **sectio
         "label_model": {"kind": "snorkel", "n_epochs": 100},
         "confidence": {"cv_folds": 3, "max_features": 2000, "min_human_labels": 10},
         "triage": {"audit_fraction": 0.3},
-        "curriculum": {"total_budget": 0.15, "schedule": [0.4, 0.3, 0.3]},
+        "curriculum": {"total_budget": 0.15, "schedule": [0.45, 0.33, 0.22]},
         "run_dir": "run",
         "seed": 0,
     }
