@@ -1,6 +1,6 @@
 """Benchmark of the LLM judge with the embedded llama.cpp server and Gemma 3 270M.
 
-On the WRENCH YouTube and SMS test splits (the first ``--n-items`` of each, default 200):
+On the WRENCH YouTube and SMS test splits (the first ``--n-items`` of each, default 100):
 
 - accuracy of the judge's votes, against the majority-class rate and the WRENCH LFs' majority
   vote on the same items (the baselines, same run);
@@ -13,10 +13,11 @@ On the WRENCH YouTube and SMS test splits (the first ``--n-items`` of each, defa
   rows (same prompts, so every answer comes from the SQLite cache), target ≥ 5,000 items/s.
 
 Few-shot examples are 4 labeled items of each set's *train* split (label-diverse), as reviewed
-labels would supply them. The label-efficiency comparison with and without the judge runs only
-if the round loop (``hitl_triage.curriculum``) exists.
+labels would supply them. Then the label-efficiency comparison: the simulated round loop
+(``hitl_triage.simulate``, reviewers answered from gold) on the same judged items, with the
+WRENCH LFs alone and with the judge as one more source, against the loop's own baselines.
 
-    python bench/judge_bench.py [--n-items 200] [--sweep-items 40] [--concurrency 1 2 4]
+    python bench/judge_bench.py [--n-items 100] [--sweep-items 40] [--concurrency 1 2 4]
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib.util
+import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -114,11 +117,16 @@ def timed_run(config: TaskConfig, dataset: Dataset, few_shot: list[tuple[str, in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n-items", type=int, default=200)
+    parser.add_argument("--n-items", type=int, default=100)
     parser.add_argument("--sweep-items", type=int, default=40)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--cached-items", type=int, default=10_000)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--budget", type=float, default=0.2,
+                        help="label-efficiency part: share of items simulated reviewers label")
+    parser.add_argument("--efficiency-sets", nargs="*", default=["youtube"], choices=list(SETS),
+                        help="sets for the label-efficiency part (each costs two simulations, "
+                        "a few minutes on 2 cores)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="judge-bench-") as tmp_name, \
@@ -188,12 +196,62 @@ def main() -> None:
                   f"{big.n_items / seconds:,.0f} items/s, 0 requests "
                   f"({big.n_items / seconds / rates[best]:,.0f}x the uncached rate)")
 
-    if importlib.util.find_spec("hitl_triage.curriculum") is None:
-        print("\nlabel efficiency with and without the judge: skipped, the round loop "
-              "(hitl_triage/curriculum.py) does not exist yet")
-    else:
-        print("\nlabel efficiency with and without the judge: hitl_triage.curriculum exists but "
-              "this bench does not drive it yet (see docs/judge.md)")
+        if importlib.util.find_spec("hitl_triage.simulate") is None:
+            print("\nlabel efficiency with and without the judge: skipped, the round loop "
+                  "(hitl_triage/curriculum.py, simulate.py) does not exist yet")
+            return
+        for name in args.efficiency_sets:
+            label_efficiency(name, n_items=args.n_items, budget=args.budget, tmp=tmp, url=url,
+                             few_shot=shots[name])
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def subset_wrench(name: str, n_items: int, folder: Path) -> Path:
+    """A WRENCH folder whose test split is the first ``n_items`` records of ``name``'s test."""
+    folder.mkdir(parents=True, exist_ok=True)
+    records = json.loads((DATA / name / "test.json").read_text(encoding="utf-8"))
+    first = dict(list(records.items())[:n_items])
+    (folder / "test.json").write_text(json.dumps(first), encoding="utf-8")
+    shutil.copy(DATA / name / "label.json", folder / "label.json")
+    return folder
+
+
+def label_efficiency(name: str, *, n_items: int, budget: float, tmp: Path, url: str,
+                     few_shot: list[tuple[str, int]]) -> None:
+    """The simulated round loop on the judged items, with and without the judge as a source."""
+    from hitl_triage.config import load_config
+    from hitl_triage.simulate import simulate
+
+    base = load_config(Path(__file__).resolve().parents[1] / "configs" / f"wrench_{name}.yaml")
+    dataset_cfg = base.dataset.model_copy(update={
+        "path": subset_wrench(name, n_items, tmp / f"{name}_subset"), "split": "test"})
+    print(f"\n[{name}] label efficiency: simulated reviewers, budget {budget:.0%} of "
+          f"{n_items} items, configs/wrench_{name}.yaml settings")
+    for with_judge in (False, True):
+        out = tmp / f"{name}_sim_{'judge' if with_judge else 'nojudge'}"
+        bench_config = make_config(name, "test", out, url)  # same task name and labels as the
+        config = base.model_copy(update={                    # judged run: the same prompts
+            "task": bench_config.task, "labels": bench_config.labels, "dataset": dataset_cfg,
+            "run_dir": out})
+        if with_judge:
+            config = config.model_copy(update={"judge": bench_config.judge})
+            (out / "judge").mkdir(parents=True, exist_ok=True)
+            shutil.copy(tmp / name / "judge" / "cache.sqlite", out / "judge" / "cache.sqlite")
+            dataset = load_dataset(config.dataset, n_classes=2)
+            judged = run_judge(config, dataset, few_shot=few_shot)
+            assert judged.requests == 0, judged  # every answer is in the copied cache
+        start = time.perf_counter()
+        summary = simulate(config, budget=budget, seed=0, out_dir=out)
+        baselines = summary["baselines"]
+        print(f"  {'with' if with_judge else 'without'} judge: training-set accuracy "
+              f"{_fmt(summary['trainset_accuracy'])} with {summary['human_share']:.0%} human "
+              f"labels; auto-accepted {summary['accepted_share']:.0%} (accuracy "
+              f"{_fmt(summary['accepted_accuracy'])}); baselines at the same labels: "
+              + ", ".join(f"{k} {_fmt(v['trainset_accuracy'])}" for k, v in baselines.items())
+              + f" ({time.perf_counter() - start:.0f}s)")
 
 
 if __name__ == "__main__":

@@ -190,11 +190,11 @@ async def _judge_all(
     client = JudgeClient(settings, api_key=api_key, random_state=settings_seed)
     try:
         with ResponseCache(cache_path) as cache:
-            todo = [i for i, t in enumerate(texts) if t is not None]
-            main_keys = [builder.main_request(texts[i], logprobs=settings.probabilities != "samples").key  # type: ignore[arg-type]
-                         for i in todo]
+            todo = [(i, t) for i, t in enumerate(texts) if t is not None]
             if settings.probabilities == "samples":
-                main_keys = [r.key for i in todo for r in builder.sample_requests(texts[i])]  # type: ignore[arg-type]
+                main_keys = [r.key for _, t in todo for r in builder.sample_requests(t)]
+            else:
+                main_keys = [builder.main_request(t).key for _, t in todo]
             if len(cache.contains(main_keys)) < len(set(main_keys)):
                 await client.probe()
             judge = _Judge(builder, client, cache, label_names)
@@ -202,9 +202,9 @@ async def _judge_all(
             done, total, last = 0, len(todo), 0.0
             report(progress, STAGE, 0, total)
 
-            async def one(i: int) -> None:
+            async def one(i: int, text: str) -> None:
                 nonlocal done, last
-                outcomes[i] = await judge.judge(texts[i])  # type: ignore[arg-type]
+                outcomes[i] = await judge.judge(text)
                 done += 1
                 now = time.monotonic()
                 if done == total or now - last > 0.1:
@@ -216,8 +216,8 @@ async def _judge_all(
             queue = iter(todo)
 
             async def worker() -> None:
-                for i in queue:
-                    await one(i)
+                for i, text in queue:
+                    await one(i, text)
 
             await asyncio.gather(*(worker() for _ in range(2 * settings.concurrency + 2)))
             return outcomes, client.requests_sent
