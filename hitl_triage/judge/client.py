@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from typing import Any
 
 import httpx
@@ -140,7 +141,8 @@ class JudgeClient:
         except openai.APIConnectionError as exc:
             raise _Retryable(f"connection error: {_describe(exc)}") from None
         except openai.APIStatusError as exc:
-            reason = f"HTTP {exc.status_code}: {_short(exc.message)}"
+            message = re.sub(r"^Error code: \d+ - ", "", exc.message)
+            reason = f"HTTP {exc.status_code}: {_short(message)}"
             if exc.status_code >= 500 or exc.status_code in _RETRY_STATUS:
                 raise _Retryable(reason, wait_hint=_retry_after(exc.response)) from None
             raise RequestFailed(reason) from None

