@@ -274,16 +274,28 @@ def human_columns(answers: pl.DataFrame, ids: list[str]) -> tuple[np.ndarray, li
     return H, names
 
 
-def compute_evidence(config: TaskConfig, inputs: RoundInputs, known: np.ndarray, *, answers: pl.DataFrame | None = None, random_state: int = 0) -> Evidence:
+def compute_evidence(
+    config: TaskConfig,
+    inputs: RoundInputs,
+    known: np.ndarray,
+    *,
+    audited: np.ndarray | None = None,
+    answers: pl.DataFrame | None = None,
+    random_state: int = 0,
+) -> Evidence:
     """One round's evidence from the votes, the text and every human label so far.
 
     Args:
         known: ``(n,)`` int64 human label per item, ``-1`` where none.
+        audited: ``(n,)`` bool, items labeled through the uniform audit. Only they set the label
+            model's class balance: reviewed items are chosen for being hard, so their classes
+            are a biased sample. None = every known label.
         answers: the answers table (for per-reviewer annotator columns); None = one column.
     """
     k = config.n_classes
     L = inputs.L
-    lm = _label_model_probs(config, L, known, random_state)
+    balance_labels = known if audited is None else np.where(audited, known, -1)
+    lm = _label_model_probs(config, L, balance_labels, random_state)
     labels, weights = _end_model_labels(config, L, known, lm)
     if ((labels >= 0) & (weights > 0)).sum() >= 2 and np.unique(labels[labels >= 0]).size >= 1:
         end = out_of_fold_probs(inputs.X, labels, weights, n_classes=k, settings=config.confidence,

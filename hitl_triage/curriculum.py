@@ -34,6 +34,7 @@ from hitl_triage.config import TaskConfig
 from hitl_triage.data import load_dataset
 from hitl_triage.lf import apply_sources
 from hitl_triage.progress import Progress, report
+from hitl_triage.round_report import write_round_report
 from hitl_triage.rundir import write_frame, write_json
 from hitl_triage.triage import (
     ACCEPT,
@@ -175,10 +176,13 @@ def _evidence(config: TaskConfig, inputs: RoundInputs, r: int) -> tuple[Evidence
     """Evidence and figures with every answer so far; ``r`` = rounds already routed."""
     answers = answers_mod.load_answers(config.out_dir)
     known = answers_mod.known_labels(answers, inputs.ids)
-    ev = compute_evidence(config, inputs, known, answers=answers, random_state=config.seed + r)
     audit_ids = _routed_ids(config.out_dir, r, AUDIT)
     audit_rows = np.array([i for i, item in enumerate(inputs.ids) if item in audit_ids and known[i] >= 0],
                           dtype=np.int64)
+    audited = np.zeros(len(inputs.ids), dtype=bool)
+    audited[audit_rows] = True
+    ev = compute_evidence(config, inputs, known, audited=audited, answers=answers,
+                          random_state=config.seed + r)
     figures = estimate_figures(guess=ev.guess, guess_score=ev.guess_score, known=known,
                                audit_rows=audit_rows, disputed=ev.disputed,
                                alpha=config.triage.alpha, delta=config.triage.delta)
@@ -271,7 +275,8 @@ def run_rounds(
         n_audit = round(config.triage.audit_fraction * cap)
         audit = draw_audit(known < 0, n_audit, rng=rng)
         routing = route_items(scores=ev.score, value=ev.value, disputed=ev.disputed, known=known >= 0,
-                              audit=audit, threshold=_threshold(figures), review_budget=cap - audit.size)
+                              audit=audit, threshold=_threshold(figures), review_budget=cap - audit.size,
+                              features=inputs.X, max_similarity=config.triage.review_max_similarity)
         frame = _routing_frame(inputs, ev, routing.route, routing.priority)
         write_frame(round_dir(run_dir, r) / "routing.parquet", frame)
         record = {
@@ -324,5 +329,12 @@ def _finish(config: TaskConfig, inputs: RoundInputs, ev: Evidence, known: np.nda
         "routes": np.where(known >= 0, HUMAN, np.where(accept, ACCEPT, "model")).tolist(),
     }
     write_json(Path(run_dir) / ROUNDS_DIR / "final.json", {k: v for k, v in final.items() if k != "routes"})
+    write_round_report(run_dir, {
+        "task": config.task, "rounds": records, "human_share": final["human_share"],
+        "trainset_accuracy": None, "est_trainset_accuracy": figures.get("est_trainset_accuracy"),
+        "accepted_share": final["accepted_share"], "accepted_accuracy": figures.get("est_accepted_accuracy"),
+        "threshold": figures["threshold"], "threshold_reason": figures["threshold_reason"],
+        "stop_reason": reason,
+    })
     return RunResult("finished", f"finished: {reason}", records, final, run_dir)
 

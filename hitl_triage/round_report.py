@@ -79,8 +79,9 @@ def write_round_report(out_dir: Path, summary: dict[str, Any]) -> tuple[Path, Pa
     lines = [f"# {summary['task']}: curriculum rounds", "", round_table(summary["rounds"])]
     lines += [
         f"Final: human share {_fmt(summary['human_share'])}, training-set accuracy "
-        f"{_fmt(summary.get('trainset_accuracy'))}, accepted share {_fmt(summary['accepted_share'])} "
-        f"(accuracy {_fmt(summary.get('accepted_accuracy'))}), threshold {_fmt(summary.get('threshold'), 4)}.",
+        f"{_fmt(summary.get('trainset_accuracy'))} (estimated {_fmt(summary.get('est_trainset_accuracy'))}), "
+        f"accepted share {_fmt(summary['accepted_share'])} (accuracy {_fmt(summary.get('accepted_accuracy'))}), "
+        f"threshold {_fmt(summary.get('threshold'), 4)}.",
         f"Stop: {summary.get('stop_reason')}.",
     ]
     if summary.get("threshold_reason"):

@@ -18,7 +18,8 @@ Example (every key optional; these are the defaults)::
       audit_fraction: 0.3
       strong_source_accuracy: 0.9
       strong_source_min_labels: 10
-      review_order: activelab
+      review_max_similarity: 0.45
+      review_order: margin
     curriculum:
       total_budget: 0.1
       schedule: [0.25, 0.2, 0.17, 0.14, 0.12, 0.12]
@@ -103,10 +104,17 @@ class TriageConfig(_Section):
     strong_source_min_labels: Annotated[int, Field(ge=1)] = Field(
         default=10, description="Human-labeled items a source must have voted on to be judged."
     )
+    review_max_similarity: Annotated[float, Field(gt=0.0, le=1.0)] | None = Field(
+        default=0.45,
+        description="A round's review batch skips items whose TF-IDF cosine similarity to an "
+        "item already in the batch exceeds this (null: no diversity rule).",
+    )
     review_order: Literal["activelab", "margin"] = Field(
-        default="activelab",
-        description="Order of the review queue: cleanlab's ActiveLab scores, or the margin "
-        "between the two most likely classes.",
+        default="margin",
+        description="Order of the review queue: the margin between the two most likely classes "
+        "of the CROWDLAB posterior (default; it already weighs every source), or cleanlab's "
+        "ActiveLab scores (which favour items with few source votes: made for choosing whom "
+        "to re-label, it measured worse here).",
     )
 
 

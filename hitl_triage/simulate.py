@@ -131,6 +131,7 @@ def simulate(config: TaskConfig, *, budget: float, seed: int, out_dir: Path, pro
         "accepted_accuracy": accuracy(labels, gold, accepted),
         "model_share": float((source == "model").mean()),
         "model_accuracy": accuracy(labels, gold, source == "model"),
+        "est_trainset_accuracy": result.final.get("est_trainset_accuracy"),
         "threshold": result.final.get("threshold"),
         "threshold_reason": result.final.get("threshold_reason"),
         "est_accepted_accuracy_low": result.final.get("est_accepted_accuracy_low"),

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.stats import beta as beta_dist
@@ -146,6 +147,28 @@ class Routing:
     n_disputed: int
 
 
+def diverse_top(order: np.ndarray, features: Any, size: int, *, max_similarity: float) -> np.ndarray:
+    """The first ``size`` indices of ``order``, skipping near-duplicates of earlier picks."""
+    if size <= 0:
+        return order[:0]
+    rows = features[order]
+    norms = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    chosen: list[int] = []
+    skipped: list[int] = []
+    for pos in range(order.size):
+        if len(chosen) >= size:
+            break
+        if chosen:
+            sims = (rows[chosen] @ rows[pos].T).toarray().ravel() / (norms[chosen] * norms[pos])
+            if sims.max() > max_similarity:
+                skipped.append(pos)
+                continue
+        chosen.append(pos)
+    picks = chosen + skipped[: size - len(chosen)]
+    return order[np.array(picks, dtype=np.int64)]
+
+
 def draw_audit(unlabeled: np.ndarray, size: int, *, rng: np.random.Generator) -> np.ndarray:
     """A uniform random sample (without replacement) of ``size`` indices among ``unlabeled``.
 
@@ -166,6 +189,8 @@ def route_items(
     audit: np.ndarray,
     threshold: float,
     review_budget: int,
+    features: Any = None,
+    max_similarity: float | None = None,
 ) -> Routing:
     """Route every item of a round.
 
@@ -177,6 +202,9 @@ def route_items(
         audit: indices drawn for audit this round (see :func:`draw_audit`).
         threshold: accept threshold (``inf`` accepts nothing).
         review_budget: labels available for review this round (>= 0).
+        features: optional ``(n_items, d)`` sparse rows (e.g. TF-IDF); with ``max_similarity``
+            the batch skips items whose cosine similarity to one already chosen exceeds it
+            (near-duplicates teach the model once), filling up from the skipped ones if needed.
     """
     n = scores.size
     route = np.full(n, DEFER, dtype=object)
@@ -192,7 +220,10 @@ def route_items(
         extra = np.flatnonzero(accept)
         extra = extra[np.argsort(-value[extra], kind="stable")]
         order = np.r_[order, extra]
-    chosen = order[: max(review_budget, 0)]
+    if features is not None and max_similarity is not None:
+        chosen = diverse_top(order, features, max(review_budget, 0), max_similarity=max_similarity)
+    else:
+        chosen = order[: max(review_budget, 0)]
     route[accept] = ACCEPT
     route[chosen] = REVIEW
     priority = np.full(n, np.nan)

@@ -1,0 +1,37 @@
+"""With real reviewers the round loop goes through the review store (real SQLite file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from hitl_triage.answers import load_answers
+from hitl_triage.config import load_config
+from hitl_triage.curriculum import read_record, run_rounds
+
+store_module = pytest.importorskip("hitl_triage.store")
+
+
+def test_routed_items_reach_the_store_and_settled_answers_come_back(synthetic_task: Path) -> None:
+    config = load_config(synthetic_task)
+    first = run_rounds(config)
+    assert first.status == "waiting"
+    asked = first.records[0]["n_review"] + first.records[0]["n_audit"]
+    gold = dict(pl.read_csv(synthetic_task.parent / "items.csv").select("id", "gold").iter_rows())
+    with store_module.open_store(config) as store:
+        assert store.pending_count(round=0) == asked
+        store.add_reviewer("alice")
+        reviewer = store.reviewer("alice")
+        answered = 0
+        while (task := store.next_task(reviewer)) is not None:
+            store.submit(reviewer, answer_id=f"a{task.task_id}", task_id=task.task_id, kind="label",
+                         label=int(gold[task.item_id]))
+            answered += 1
+        assert answered == asked and store.pending_count(round=0) == 0
+    second = run_rounds(config)
+    assert read_record(config.out_dir, 0)["status"] == "complete"
+    answers = load_answers(config.out_dir)
+    assert answers.height == asked and set(answers["origin"]) == {"store"}
+    assert second.status == "waiting" and "round 1" in second.message
