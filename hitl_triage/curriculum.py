@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 
 from hitl_triage import answers as answers_mod
-from hitl_triage.confidence import Evidence, RoundInputs, compute_evidence
+from hitl_triage.confidence import Evidence, RoundInputs, compute_evidence, reasons
 from hitl_triage.config import TaskConfig
 from hitl_triage.data import load_dataset
 from hitl_triage.lf import apply_sources
@@ -166,10 +166,18 @@ def _answered_share(config: TaskConfig, inputs: RoundInputs, routing: pl.DataFra
 
 
 def _routing_frame(inputs: RoundInputs, ev: Evidence, routes: np.ndarray, priority: np.ndarray) -> pl.DataFrame:
+    """Per item: route, best label and score, review value, and the evidence behind them
+    (sources for and against the label, the label model's and the end model's own guesses)."""
+    why = reasons(inputs.L, inputs.names, ev.label, np.arange(len(inputs.ids)))
     return pl.DataFrame({
         "id": inputs.ids, "route": routes.astype(str), "label": ev.label, "score": ev.score,
         "value": ev.value, "priority": priority, "disputed": ev.disputed,
-    })
+        "sources_for": [w["for"] for w in why], "sources_against": [w["against"] for w in why],
+        "label_model_label": ev.label_model_probs.argmax(axis=1),
+        "label_model_confidence": ev.label_model_probs.max(axis=1),
+        "end_model_label": ev.end_model_probs.argmax(axis=1),
+        "end_model_confidence": ev.end_model_probs.max(axis=1),
+    }, schema_overrides={"sources_for": pl.List(pl.String), "sources_against": pl.List(pl.String)})
 
 
 def _evidence(config: TaskConfig, inputs: RoundInputs, r: int) -> tuple[Evidence, np.ndarray, dict[str, Any]]:

@@ -145,3 +145,20 @@ def test_every_source_abstaining_still_runs_and_says_so(tmp_path: Path) -> None:
     assert "every source abstains" in summary["threshold_reason"]
     assert summary["human_share"] == pytest.approx(0.2, abs=0.01)
     assert "every source abstains" in (tmp_path / "out" / "rounds.md").read_text()
+
+
+def test_rounds_stop_once_the_estimated_accuracy_target_is_met(tmp_path: Path) -> None:
+    path = write_task(tmp_path / "target", make_items(300), curriculum={"target_accuracy": 0.05})
+    summary = simulate(load_config(path), budget=0.15, seed=0, out_dir=tmp_path / "out")
+    assert "reached the target 0.05" in summary["stop_reason"]
+    assert len(summary["rounds"]) == 1  # round 0 has no audit labels yet; round 1 meets it
+    assert summary["human_share"] < 0.15
+
+
+def test_routing_keeps_the_reasons_and_the_models_guesses(synthetic_task: Path, tmp_path: Path) -> None:
+    config = load_config(synthetic_task)
+    run_rounds(config, use_store=False)
+    routing = pl.read_parquet(config.out_dir / "rounds" / "round_000" / "routing.parquet")
+    assert {"sources_for", "sources_against", "label_model_label", "end_model_confidence"} <= set(routing.columns)
+    row = routing.row(0, named=True)
+    assert set(row["sources_for"]) | set(row["sources_against"]) <= {"v0", "v1", "v2", "v3"}
