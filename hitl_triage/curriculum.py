@@ -193,7 +193,8 @@ def _evidence(config: TaskConfig, inputs: RoundInputs, r: int) -> tuple[Evidence
                           random_state=config.seed + r)
     figures = estimate_figures(guess=ev.guess, guess_score=ev.guess_score, known=known,
                                audit_rows=audit_rows, disputed=ev.disputed,
-                               alpha=config.triage.alpha, delta=config.triage.delta)
+                               alpha=config.triage.alpha, delta=config.triage.delta,
+                               start_fraction=config.triage.scan_start_fraction)
     if not (inputs.L != -1).any():
         figures.update(threshold=None, accepted_share=0.0, threshold_reason=NO_VOTES)
     figures["source_quality"] = ev.source_quality.to_dicts()

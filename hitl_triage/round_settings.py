@@ -8,6 +8,7 @@ Example (every key optional; these are the defaults)::
       char_ngrams: [2, 5]        # null turns character n-grams off
       max_features: 20000        # per analyzer
       vote_features: true        # the sources' votes are end-model features too
+      combine: end_model         # or crowdlab (with vote_features: false)
       C: 10.0
       cv_folds: 5
       min_human_labels: 20
@@ -16,6 +17,7 @@ Example (every key optional; these are the defaults)::
       alpha: 0.05
       delta: 0.1
       audit_fraction: 0.3
+      scan_start_fraction: 0.2
       strong_source_accuracy: 0.9
       strong_source_min_labels: 10
       review_max_similarity: 0.45
@@ -62,6 +64,12 @@ class ConfidenceConfig(_Section):
         description="Add each source's vote (one-hot) to the end model's features, so human "
         "labels teach it how far to trust each source.",
     )
+    combine: Literal["end_model", "crowdlab"] = Field(
+        default="end_model",
+        description="Which posterior scores items: the end model (which, with vote_features, "
+        "already weighs every source by the human labels) or CROWDLAB's combination of the "
+        "sources as annotators with the end model (use with vote_features: false).",
+    )
     C: Annotated[float, Field(gt=0.0, le=1e6)] = 10.0
     cv_folds: Annotated[int, Field(ge=2, le=20)] = 5
     min_human_labels: Annotated[int, Field(ge=2)] = Field(
@@ -95,6 +103,12 @@ class TriageConfig(_Section):
         default=0.3,
         description="Share of each round's human budget spent on the uniform random audit "
         "sample (the only labels used to certify accepted items).",
+    )
+    scan_start_fraction: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        default=0.2,
+        description="The threshold scan starts at the strictest threshold covering this share "
+        "of the audit items (at least the fewest that could pass), so that a single confident "
+        "error among the very top items does not block every looser threshold.",
     )
     strong_source_accuracy: Annotated[float, Field(gt=0.5, le=1.0)] = Field(
         default=0.9,

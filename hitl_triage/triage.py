@@ -77,7 +77,9 @@ class ThresholdResult:
         return math.isfinite(self.threshold)
 
 
-def calibrate_threshold(scores: np.ndarray, correct: np.ndarray, *, alpha: float, delta: float) -> ThresholdResult:
+def calibrate_threshold(
+    scores: np.ndarray, correct: np.ndarray, *, alpha: float, delta: float, start_fraction: float = 0.0
+) -> ThresholdResult:
     """Choose the loosest threshold whose accepted error is ``<= alpha`` w.p. ``>= 1 - delta``.
 
     Args:
@@ -86,6 +88,10 @@ def calibrate_threshold(scores: np.ndarray, correct: np.ndarray, *, alpha: float
         correct: ``(n_audit,)`` bool, True where the best-guess label equals the audit label.
         alpha: target error rate among accepted items, in (0, 1).
         delta: allowed probability that the target is missed, in (0, 1).
+        start_fraction: the strictest threshold tested covers at least this share of the audit
+            items (and at least ``min_audit_for(alpha, delta)``). Fixed before any label is
+            seen, so the scan stays valid; it keeps one confident error at the very top from
+            blocking every looser threshold.
 
     Returns:
         :class:`ThresholdResult`. Thresholds only move down when more audit items agree with the
@@ -101,6 +107,7 @@ def calibrate_threshold(scores: np.ndarray, correct: np.ndarray, *, alpha: float
             f"too few audit labels: {n}, but at least {need} are needed before anything can be "
             f"accepted with error <= {alpha} at confidence {1 - delta:.2f}",
         )
+    start = max(need, math.ceil(start_fraction * n))
     order = np.argsort(-scores, kind="stable")
     sorted_scores = scores[order]
     cum_errors = np.cumsum(wrong[order])
@@ -111,7 +118,7 @@ def calibrate_threshold(scores: np.ndarray, correct: np.ndarray, *, alpha: float
     first_failure = ""
     for i in np.flatnonzero(last_of_tie):
         covered = int(i) + 1
-        if covered < need:
+        if covered < start:
             continue
         errors = int(cum_errors[i])
         bound = clopper_pearson_upper(errors, covered, delta)
@@ -250,6 +257,7 @@ def estimate_figures(
     disputed: np.ndarray,
     alpha: float,
     delta: float,
+    start_fraction: float = 0.0,
 ) -> dict[str, float | int | str | None]:
     """Threshold and estimated accuracies from the audit labels.
 
@@ -268,7 +276,8 @@ def estimate_figures(
     """
     audit_rows = np.asarray(audit_rows, dtype=np.int64)
     correct = guess[audit_rows] == known[audit_rows]
-    result = calibrate_threshold(guess_score[audit_rows], correct, alpha=alpha, delta=delta)
+    result = calibrate_threshold(guess_score[audit_rows], correct, alpha=alpha, delta=delta,
+                                 start_fraction=start_fraction)
     unlabeled = known < 0
     accept = unlabeled & (guess_score >= result.threshold) & ~disputed
     n = known.size

@@ -155,3 +155,12 @@ def test_estimate_figures_reports_interval_and_trainset_estimate() -> None:
     assert figures["threshold"] is None  # the three errors are the most confident items
     low = figures["est_trainset_accuracy_low"]
     assert low is not None and 0.25 < low < figures["est_trainset_accuracy"] <= 1.0
+
+
+def test_a_later_scan_start_lets_one_top_error_through() -> None:
+    scores = np.linspace(1.0, 0.0, 400)
+    correct = np.ones(400, bool)
+    correct[0] = False  # one confident error at the very top
+    assert not calibrate_threshold(scores, correct, alpha=0.05, delta=0.1).accepts
+    result = calibrate_threshold(scores, correct, alpha=0.05, delta=0.1, start_fraction=0.25)
+    assert result.accepts and result.n_covered >= 100 and result.upper_bound <= 0.05
