@@ -1,16 +1,23 @@
 """The judge's output in the run directory: ``judge/judgements.parquet``, and reading it back.
 
 Columns: ``id`` (str), ``vote`` (int8, ``-1`` = abstain or no judgement), ``p_0 .. p_{k-1}``
-(float64, rows summing to 1; uniform where the judge gave no vote), ``outside_mass`` (float64,
-probability the model put outside the label set), ``rationale`` (str or null), ``error`` (str or
-null: why the item has no vote, or why its rationale is missing), ``status`` (``ok``, ``abstain``,
-``failed`` or ``skipped``).
+(float64, rows summing to 1; uniform where the judge gave no vote; after bias correction and
+calibration), ``raw_p_0 .. raw_p_{k-1}`` (float64, the model's label distribution as answered,
+before any correction), ``outside_mass`` (float64, probability the model put outside the label
+set), ``rationale`` (str or null), ``error`` (str or null: why the item has no vote, or why its
+rationale is missing), ``status`` (``ok``, ``abstain``, ``failed`` or ``skipped``).
+
+The file's parquet metadata key ``hitl_triage.judge`` holds, as JSON, what turned ``raw_p_*``
+into ``p_*`` (:func:`judgement_metadata`): ``bias_correction``, ``prior`` (the label distribution
+divided out, e.g. ``p_cf``), ``temperature``, ``class_bias`` and ``notes``.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -22,6 +29,7 @@ JUDGE_DIR = "judge"
 JUDGEMENTS_FILE = "judgements.parquet"
 CACHE_FILE = "cache.sqlite"
 STATUSES = ("ok", "abstain", "failed", "skipped")
+METADATA_KEY = "hitl_triage.judge"
 
 
 def judge_dir(run_dir: Path) -> Path:
@@ -56,19 +64,42 @@ def write_judgements(
     rationales: list[str | None],
     errors: list[str | None],
     statuses: list[str],
+    raw_probs: np.ndarray | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``judge/judgements.parquet`` atomically (arrays aligned with ``ids``; ``probs`` (n, k))."""
+    """Write ``judge/judgements.parquet`` atomically.
+
+    Arrays are aligned with ``ids``; ``probs`` and ``raw_probs`` (default: ``probs``) are
+    ``(n, k)``; ``metadata`` (JSON-serializable) is stored under ``METADATA_KEY``.
+    """
+    raw_probs = probs if raw_probs is None else raw_probs
     columns: dict[str, pl.Series] = {
         "id": pl.Series("id", ids, dtype=pl.String),
         "vote": pl.Series("vote", votes, dtype=pl.Int8),
     }
     for j in range(probs.shape[1]):
         columns[f"p_{j}"] = pl.Series(f"p_{j}", probs[:, j], dtype=pl.Float64)
+    for j in range(probs.shape[1]):
+        columns[f"raw_p_{j}"] = pl.Series(f"raw_p_{j}", raw_probs[:, j], dtype=pl.Float64)
     columns["outside_mass"] = pl.Series("outside_mass", outside_mass, dtype=pl.Float64)
     columns["rationale"] = pl.Series("rationale", rationales, dtype=pl.String)
     columns["error"] = pl.Series("error", errors, dtype=pl.String)
     columns["status"] = pl.Series("status", statuses, dtype=pl.String)
-    return write_frame(judge_dir(run_dir) / JUDGEMENTS_FILE, pl.DataFrame(columns))
+    meta = {METADATA_KEY: json.dumps(metadata or {}, sort_keys=True)}
+    return write_frame(judge_dir(run_dir) / JUDGEMENTS_FILE, pl.DataFrame(columns),
+                       writer=lambda frame, tmp: frame.write_parquet(tmp, metadata=meta))
+
+
+def judgement_metadata(run_dir: Path) -> dict[str, Any] | None:
+    """What the last run applied to the raw distributions, or ``None`` if there is no file.
+
+    Example: ``{"bias_correction": "content_free", "prior": [0.08, 0.92], "temperature": null,
+    "class_bias": null, "notes": ["calibration skipped: 0 reviewed labels ..."]}``.
+    """
+    path = judge_dir(run_dir) / JUDGEMENTS_FILE
+    if not path.is_file():
+        return None
+    return json.loads(pl.read_parquet_metadata(path).get(METADATA_KEY) or "{}")
 
 
 def load_judgements(run_dir: Path, ids: list[str], n_classes: int) -> JudgeVotes | None:
@@ -84,7 +115,7 @@ def load_judgements(run_dir: Path, ids: list[str], n_classes: int) -> JudgeVotes
     if not path.is_file():
         return None
     frame = pl.read_parquet(path)
-    p_cols = [c for c in frame.columns if c.startswith("p_")]
+    p_cols = [c for c in frame.columns if c.startswith("p_") and c[2:].isdigit()]
     if len(p_cols) != n_classes:
         raise JudgeError(
             f"{path}: judgements have {len(p_cols)} class probability columns, expected "

@@ -6,6 +6,12 @@ server gives no log-probabilities (``probabilities: auto``), optionally asks for
 records one of four outcomes: ``ok`` (a vote), ``abstain`` (the answer named no label, or chat
 JSON was malformed), ``failed`` (the request failed; a re-run retries it) or ``skipped`` (empty
 text). Nothing is lost: answered requests are in the cache before the run moves on.
+
+After the requests, the label distributions are corrected for the model's label bias
+(``bias_correction``, see :mod:`hitl_triage.judge.bias`; the content-free inputs are judged once,
+before the items, through the same cache), then scaled on reviewed labels (``calibrate``), and
+the votes are the argmax of the result. All of this reads cached answers, so changing these
+settings re-runs without a request.
 """
 
 from __future__ import annotations
@@ -20,13 +26,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-import polars as pl
 
 from hitl_triage.answers import load_answers
 from hitl_triage.config import TaskConfig
 from hitl_triage.data import Dataset
+from hitl_triage.judge.adjust import adjust_probs
 from hitl_triage.judge.cache import ResponseCache
-from hitl_triage.judge.calibration import apply_temperature, fit_temperature
 from hitl_triage.judge.client import JudgeClient, RequestFailed, read_api_key
 from hitl_triage.judge.errors import JudgeError
 from hitl_triage.judge.fewshot import choose_examples
@@ -60,6 +65,11 @@ class JudgeRunResult:
         requests: HTTP requests sent (retries included).
         failures: reason → number of items, for abstained and failed items.
         temperature: the fitted calibration temperature, or ``None`` if not fitted.
+        bias_correction: the label-bias correction applied (``none`` if the configured one
+            could not be estimated; ``notes`` says why).
+        prior: ``(k,)`` the label distribution divided out (for ``content_free``, ``p_cf``).
+        class_bias: ``(k,)`` the fitted per-class bias on reviewed labels, or ``None``.
+        notes: corrections or fits that were configured but skipped, and why.
         path: the judgements file written.
     """
 
@@ -72,6 +82,10 @@ class JudgeRunResult:
     requests: int
     failures: dict[str, int] = field(default_factory=dict)
     temperature: float | None = None
+    bias_correction: str = "none"
+    prior: tuple[float, ...] | None = None
+    class_bias: tuple[float, ...] | None = None
+    notes: tuple[str, ...] = ()
     path: Path | None = None
 
 
@@ -141,6 +155,16 @@ class _Judge:
                 outcome.error = f"rationale request failed: {exc}"
         return outcome
 
+    async def content_free(self, text: str) -> tuple[np.ndarray | None, str | None]:
+        """The label distribution of a content-free input, or ``None`` and the reason."""
+        try:
+            verdict = await self._verdict(text, _Outcome())
+        except RequestFailed as exc:
+            return None, f"{text!r}: request failed: {exc}"
+        if verdict.probs is None:
+            return None, f"{text!r}: {verdict.error or 'no label probabilities'}"
+        return verdict.probs, None
+
     async def _verdict(self, text: str, outcome: _Outcome) -> Verdict:
         s = self.settings
         if not self.no_logprobs:
@@ -185,19 +209,23 @@ def _run_coroutine(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
 async def _judge_all(
     builder: RequestBuilder, *, settings_seed: int, api_key: str, cache_path: Path,
     texts: list[str | None], label_names: list[str], progress: Progress | None,
-) -> tuple[list[_Outcome], int]:
+    content_free: list[str],
+) -> tuple[list[_Outcome], list[tuple[np.ndarray | None, str | None]], int]:
     settings = builder.settings
     client = JudgeClient(settings, api_key=api_key, random_state=settings_seed)
     try:
         with ResponseCache(cache_path) as cache:
             todo = [(i, t) for i, t in enumerate(texts) if t is not None]
+            asked = [t for _, t in todo] + content_free
             if settings.probabilities == "samples":
-                main_keys = [r.key for _, t in todo for r in builder.sample_requests(t)]
+                main_keys = [r.key for t in asked for r in builder.sample_requests(t)]
             else:
-                main_keys = [builder.main_request(t).key for _, t in todo]
+                main_keys = [builder.main_request(t).key for t in asked]
             if len(cache.contains(main_keys)) < len(set(main_keys)):
                 await client.probe()
             judge = _Judge(builder, client, cache, label_names)
+            # the model's answers to content-free inputs: once per run, before the items
+            free = [await judge.content_free(t) for t in content_free]
             outcomes = [_Outcome(status="skipped", error="empty text") for _ in texts]
             done, total, last = 0, len(todo), 0.0
             report(progress, STAGE, 0, total)
@@ -220,26 +248,9 @@ async def _judge_all(
                     await one(i, text)
 
             await asyncio.gather(*(worker() for _ in range(2 * settings.concurrency + 2)))
-            return outcomes, client.requests_sent
+            return outcomes, free, client.requests_sent
     finally:
         await client.close()
-
-
-def _calibrate(run_dir: Path, ids: list[str], probs: np.ndarray, ok: np.ndarray,
-               *, min_labels: int) -> float | None:
-    """Fit a temperature on reviewed (non-audit) labels of judged items; None if too few."""
-    answers = load_answers(run_dir)
-    if answers.height == 0:
-        return None
-    k = probs.shape[1]
-    reviewed = (answers.filter((pl.col("route") != "audit") & pl.col("label").is_between(0, k - 1))
-                .sort("answered_at").unique("id", keep="last"))
-    label_of = dict(zip(reviewed["id"].to_list(), reviewed["label"].to_list(), strict=True))
-    rows = [i for i, item in enumerate(ids) if ok[i] and item in label_of]
-    if len(rows) < min_labels:
-        return None
-    labels = np.array([label_of[ids[i]] for i in rows], dtype=np.int64)
-    return fit_temperature(probs[rows], labels)
 
 
 def run_judge(
@@ -280,30 +291,38 @@ def run_judge(
                              settings=settings, examples=examples)
     empty = dataset.empty_text_mask
     texts = [None if empty[i] else t for i, t in enumerate(dataset.items["text"].to_list())]
-    outcomes, requests = _run_coroutine(lambda: _judge_all(
+    content_free = (list(settings.content_free_inputs)
+                    if settings.bias_correction == "content_free" else [])
+    outcomes, free, requests = _run_coroutine(lambda: _judge_all(
         builder, settings_seed=config.seed, api_key=api_key,
         cache_path=judge_dir(run_dir) / CACHE_FILE, texts=texts, label_names=label_names,
-        progress=progress,
+        progress=progress, content_free=content_free,
     ))
 
     ids = dataset.ids
     n = len(ids)
     ok = np.array([o.status == "ok" for o in outcomes], dtype=bool)
-    votes = np.array([o.vote if o.status == "ok" else -1 for o in outcomes], dtype=np.int8)
-    probs = np.full((n, k), 1.0 / k)
+    raw = np.full((n, k), 1.0 / k)
     for i, o in enumerate(outcomes):
         if o.status == "ok":
-            probs[i] = o.probs if o.probs is not None else np.eye(k)[o.vote]
-    temperature = None
-    if settings.calibrate:
-        temperature = _calibrate(run_dir, ids, probs, ok, min_labels=settings.min_calibration_labels)
-        if temperature is not None:
-            probs[ok] = apply_temperature(probs[ok], temperature)
+            raw[i] = o.probs if o.probs is not None else np.eye(k)[o.vote]
+    adjusted = adjust_probs(settings, run_dir=run_dir, ids=ids, raw=raw, ok=ok,
+                            content_free=free)
+    # votes follow the corrected distribution; abstains, failures and skips stay -1
+    votes = np.where(ok, adjusted.probs.argmax(axis=1), -1).astype(np.int8)
+    correction = adjusted.correction
+    applied = {
+        "bias_correction": correction.method,
+        "prior": list(correction.prior) if correction.prior is not None else None,
+        "temperature": adjusted.temperature,
+        "class_bias": adjusted.class_bias.tolist() if adjusted.class_bias is not None else None,
+        "notes": list(adjusted.notes),
+    }
     path = write_judgements(
-        run_dir, ids=ids, votes=votes, probs=probs,
+        run_dir, ids=ids, votes=votes, probs=adjusted.probs, raw_probs=raw,
         outside_mass=np.array([o.outside_mass for o in outcomes], dtype=np.float64),
         rationales=[o.rationale for o in outcomes], errors=[o.error for o in outcomes],
-        statuses=[o.status for o in outcomes],
+        statuses=[o.status for o in outcomes], metadata=applied,
     )
     statuses = Counter(o.status for o in outcomes)
     failures = Counter(o.error for o in outcomes if o.status in ("abstain", "failed") and o.error)
@@ -311,11 +330,17 @@ def run_judge(
         n_items=n, judged=statuses["ok"], abstained=statuses["abstain"],
         failed=statuses["failed"], skipped=statuses["skipped"],
         cached=sum(o.cached for o in outcomes if o.status != "skipped"), requests=requests,
-        failures=dict(failures.most_common()), temperature=temperature, path=path,
+        failures=dict(failures.most_common()), temperature=adjusted.temperature,
+        bias_correction=correction.method, prior=correction.prior,
+        class_bias=(tuple(adjusted.class_bias.tolist())
+                    if adjusted.class_bias is not None else None),
+        notes=adjusted.notes, path=path,
     )
     write_json(judge_dir(run_dir) / "summary.json", {
         **{k_: v for k_, v in result.__dict__.items() if k_ != "path"},
         "model": settings.model, "base_url": settings.base_url, "mode": settings.mode,
         "template_version": builder.template_version, "n_examples": len(examples),
+        "bias_correction_configured": settings.bias_correction,
+        "content_free_inputs": content_free,
     })
     return result

@@ -119,11 +119,32 @@ class JudgeConfig(BaseModel):
     )
     rationale_max_tokens: Annotated[int, Field(ge=4, le=512)] = 48
 
+    bias_correction: Literal["none", "content_free", "mean_prior"] = Field(
+        default="content_free",
+        description="Label-bias correction, no labels needed (applied to cached answers, so "
+        "changing it sends no request again): content_free divides each item's label "
+        "distribution by the model's mean answer to `content_free_inputs` in the same prompt; "
+        "mean_prior divides by the mean distribution over the judged items; none keeps the "
+        "raw distribution. Votes are the argmax of the corrected distribution.",
+    )
+    content_free_inputs: list[str] = Field(
+        default_factory=lambda: ["N/A", "", "[MASK]"],
+        description="Texts with no content, judged once each through the same prompt to "
+        "estimate the model's label bias (bias_correction: content_free).",
+    )
+
     calibrate: bool = Field(
         default=True,
-        description="Fit temperature scaling of the judge's probabilities on reviewed labels.",
+        description="Fit temperature scaling of the judge's (bias-corrected) probabilities on "
+        "reviewed labels.",
     )
     min_calibration_labels: Annotated[int, Field(ge=2)] = 20
+    class_bias: bool = Field(
+        default=True,
+        description="With calibrate: also fit a per-class bias with the temperature (vector "
+        "scaling, may change votes) once every class has `min_labels_per_class` reviewed labels.",
+    )
+    min_labels_per_class: Annotated[int, Field(ge=2)] = 10
 
     @field_validator("base_url")
     @classmethod
@@ -140,6 +161,13 @@ class JudgeConfig(BaseModel):
                 f"expected the NAME of an environment variable (letters, digits, _), got {value!r}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _check_content_free(self) -> JudgeConfig:
+        if self.bias_correction == "content_free" and not self.content_free_inputs:
+            raise ValueError("content_free_inputs: bias_correction content_free needs at least "
+                             "one content-free input (e.g. ['N/A', '', '[MASK]']), got []")
+        return self
 
     @model_validator(mode="after")
     def _check_template(self) -> JudgeConfig:

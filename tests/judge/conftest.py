@@ -23,14 +23,19 @@ MakeTask = Callable[..., tuple[TaskConfig, Dataset]]
 
 @pytest.fixture
 def make_task(tmp_path: Path) -> MakeTask:
-    """``make_task(texts, **judge_settings)`` → (config, dataset) over a CSV in ``tmp_path``."""
+    """``make_task(texts, **judge_settings)`` → (config, dataset) over a CSV in ``tmp_path``.
+
+    ``bias_correction`` defaults to ``none`` here, so tests of other behaviours see the fault
+    server's probabilities as answered; tests of the correction set it.
+    """
 
     def make(texts: list[str | None], *, run_dir: Path | None = None,
              **judge: Any) -> tuple[TaskConfig, Dataset]:
         csv = tmp_path / "items.csv"
         pl.DataFrame({"cid": [f"c{i}" for i in range(len(texts))], "body": texts},
                      schema={"cid": pl.String, "body": pl.String}).write_csv(csv)
-        judge = {"backoff_s": 0.01, "max_backoff_s": 0.05, "timeout_s": 5.0, **judge}
+        judge = {"backoff_s": 0.01, "max_backoff_s": 0.05, "timeout_s": 5.0,
+                 "bias_correction": "none", **judge}
         config = parse_config({
             "task": "youtube_spam", "labels": LABELS,
             "dataset": {"path": str(csv), "id_field": "cid", "text_field": "body"},

@@ -9,6 +9,7 @@ last user message):
     SLOW        the first answer arrives after ``slow_s`` seconds (longer than the client timeout)
     MALFORMED   HTTP 200 with a body that is not JSON
     BADLABEL    a well-formed answer naming no label (" banana")
+    LEAN        a hesitant ham: ``{" ham": log 0.5, " spam": log 0.45, " the": log 0.05}``
     NOLOGPROBS  answers without log-probabilities; sampled answers (seed s) say spam if s < 2
     BADJSON     chat mode: content that is not JSON
     E400        HTTP 400 always (not worth retrying)
@@ -95,6 +96,8 @@ class FaultServer:
             f" {'ham' if label == 'spam' else 'spam'}": math.log(0.15),
             " the": math.log(0.05),
         }
+        if "LEAN" in text:
+            top = {" ham": math.log(0.5), " spam": math.log(0.45), " the": math.log(0.05)}
         if "NOLOGPROBS" in text:
             top = None
             if body.get("seed") is not None:

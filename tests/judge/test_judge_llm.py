@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import signal
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -18,6 +20,10 @@ from hitl_triage.cli import app
 from hitl_triage.config import load_config
 from hitl_triage.data import load_dataset, load_gold
 from hitl_triage.judge import JudgeError, load_judgements, run_judge
+from hitl_triage.judge.bias import correct_bias
+from hitl_triage.judge.cache import ResponseCache
+from hitl_triage.judge.judgements import judge_dir
+from hitl_triage.judge.prompts import RequestBuilder
 from hitl_triage.judge.server import launch_local_server, local_model_path
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "youtube_spam_judge.yaml"
@@ -49,7 +55,9 @@ def test_real_model_votes_probabilities_cache_and_accuracy(llama_server, youtube
     result = run_judge(config, dataset, few_shot=few_shot)
     assert result.n_items == N_ITEMS and result.failed == 0
     assert result.judged + result.abstained + result.skipped == N_ITEMS
-    assert result.requests == N_ITEMS - result.skipped
+    n_free = len(config.judge.content_free_inputs)  # the default content_free correction
+    assert config.judge.bias_correction == "content_free"
+    assert result.requests == N_ITEMS - result.skipped + n_free
 
     votes = load_judgements(config.out_dir, dataset.ids, config.n_classes)
     assert votes is not None
@@ -76,7 +84,7 @@ def test_real_model_chat_mode_and_rationale(llama_server, youtube):
         "run_dir": config.out_dir.parent / "chat_run",
         "judge": config.judge.model_copy(update={
             "base_url": llama_server, "mode": "chat", "rationale": True, "max_tokens": 16,
-            "rationale_max_tokens": 24})})
+            "rationale_max_tokens": 24, "bias_correction": "none"})})
     result = run_judge(chat, small, few_shot=few_shot[:2])
     assert result.failed == 0 and result.judged + result.abstained == 2
     votes = load_judgements(chat.out_dir, small.ids, 2)
@@ -85,7 +93,8 @@ def test_real_model_chat_mode_and_rationale(llama_server, youtube):
     completion = config.model_copy(update={
         "run_dir": config.out_dir.parent / "rationale_run",
         "judge": config.judge.model_copy(update={
-            "base_url": llama_server, "rationale": True, "rationale_max_tokens": 24})})
+            "base_url": llama_server, "rationale": True, "rationale_max_tokens": 24,
+            "bias_correction": "none"})})
     result = run_judge(completion, small, few_shot=few_shot)
     votes = load_judgements(completion.out_dir, small.ids, 2)
     assert result.failed == 0
@@ -93,18 +102,51 @@ def test_real_model_chat_mode_and_rationale(llama_server, youtube):
                                                         strict=True) if j)
 
 
+def test_real_model_content_free_inputs_judged_once_and_cached(llama_server, youtube):
+    config, dataset, few_shot = youtube
+    small = dataclasses.replace(dataset, items=dataset.items.head(3))
+    judge = config.judge.model_copy(update={"base_url": llama_server,
+                                            "bias_correction": "content_free"})
+    run = config.model_copy(update={"run_dir": config.out_dir.parent / "content_free_run",
+                                    "judge": judge})
+    inputs = judge.content_free_inputs
+    result = run_judge(run, small, few_shot=few_shot)
+    assert result.failed == 0 and result.bias_correction == "content_free"
+    assert result.requests == small.n_items - result.skipped + len(inputs)
+    assert len(result.prior) == 2 and math.isclose(sum(result.prior), 1.0)
+
+    builder = RequestBuilder(task=run.task, label_names=run.label_names,
+                             label_descriptions=[c.description for c in run.labels],
+                             settings=judge, examples=few_shot)
+    keys = [builder.main_request(text).key for text in inputs]
+    with ResponseCache(judge_dir(run.out_dir) / "cache.sqlite") as cache:
+        assert cache.contains(keys) == set(keys)
+
+    frame = pl.read_parquet(judge_dir(run.out_dir) / "judgements.parquet")
+    votes = load_judgements(run.out_dir, small.ids, 2)
+    ok = votes.judged
+    raw = frame.select("raw_p_0", "raw_p_1").to_numpy()
+    np.testing.assert_allclose(votes.probs[ok], correct_bias(raw[ok], np.array(result.prior)))
+    assert (votes.votes[ok] == votes.probs[ok].argmax(axis=1)).all()
+
+    again = run_judge(run, small, few_shot=few_shot)
+    assert again.requests == 0 and again.prior == result.prior
+    other = run.model_copy(update={"judge": judge.model_copy(update={"bias_correction": "none"})})
+    assert run_judge(other, small, few_shot=few_shot).requests == 0
+
+
 def test_cli_run_with_local_server(tmp_path):
     text = CONFIG.read_text()
     text = text.replace("run_dir: ../runs/youtube_spam_judge", f"run_dir: {tmp_path / 'run'}")
     text = text.replace("../hitl_triage/examples", str(CONFIG.parents[1] / "hitl_triage/examples"))
-    text = text.replace("request_budget: 10000", "request_budget: 3")
+    text = text.replace("request_budget: 10000", "request_budget: 6")  # 3 content-free + 3
     text = text.replace("../labeling_functions", str(CONFIG.parents[1] / "labeling_functions"))
     path = tmp_path / "task.yaml"
     path.write_text(text)
     out = CliRunner().invoke(app, ["judge", "run", str(path), "--local"])
     assert out.exit_code == 0, out.output
-    assert re.search(r"judged 3 of \d+ items", out.output) and "3 requests sent" in out.output
-    assert "request budget of 3 exhausted" in out.output
+    assert re.search(r"judged 3 of \d+ items", out.output) and "6 requests sent" in out.output
+    assert "request budget of 6 exhausted" in out.output
 
 
 def test_cli_serve_until_interrupted():

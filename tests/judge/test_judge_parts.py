@@ -21,7 +21,7 @@ from hitl_triage.judge.calibration import (
     fit_temperature,
 )
 from hitl_triage.judge.fewshot import pick_diverse
-from hitl_triage.judge.judgements import write_judgements
+from hitl_triage.judge.judgements import judgement_metadata, write_judgements
 from hitl_triage.judge.parsing import (
     MalformedResponse,
     match_label,
@@ -195,13 +195,18 @@ def test_load_judgements_aligns_and_checks_classes(tmp_path):
     assert load_judgements(tmp_path, ["a"], 2) is None
     write_judgements(tmp_path, ids=["b", "a"], votes=np.array([1, -1]),
                      probs=np.array([[0.2, 0.8], [0.5, 0.5]]), outside_mass=np.zeros(2),
-                     rationales=["r", None], errors=[None, "x"], statuses=["ok", "abstain"])
+                     rationales=["r", None], errors=[None, "x"], statuses=["ok", "abstain"],
+                     raw_probs=np.array([[0.1, 0.9], [0.5, 0.5]]),
+                     metadata={"bias_correction": "content_free", "prior": [0.3, 0.7]})
     votes = load_judgements(tmp_path, ["a", "b", "zz"], 2)
     assert votes.votes.tolist() == [-1, 1, -1] and votes.votes.dtype == np.int8
     np.testing.assert_allclose(votes.probs, [[0.5, 0.5], [0.2, 0.8], [0.5, 0.5]])
     assert votes.rationales == [None, "r", None] and votes.judged.tolist() == [False, True, False]
     frame = pl.read_parquet(tmp_path / "judge" / "judgements.parquet")
-    assert frame.columns == ["id", "vote", "p_0", "p_1", "outside_mass", "rationale", "error",
-                             "status"]
+    assert frame.columns == ["id", "vote", "p_0", "p_1", "raw_p_0", "raw_p_1", "outside_mass",
+                             "rationale", "error", "status"]
+    assert frame["raw_p_1"].to_list() == [0.9, 0.5]
+    assert judgement_metadata(tmp_path) == {"bias_correction": "content_free", "prior": [0.3, 0.7]}
+    assert judgement_metadata(tmp_path / "elsewhere") is None
     with pytest.raises(JudgeError, match="have 2 class probability columns, expected 3"):
         load_judgements(tmp_path, ["a"], 3)
