@@ -255,7 +255,14 @@ def export_requests(config: TaskConfig, target: Path) -> int:
     Reviewers fill in ``label`` (class name or index) and ``reviewer``; the file then goes back
     through :func:`import_answers` unchanged.
     """
-    frame = open_requests(config).with_columns(pl.lit("").alias("label"), pl.lit("").alias("reviewer"))
+    # Audit items must look like review items (no route, no priority), and the rows are mixed
+    # by a hash of the id so that their position does not give them away either.
+    frame = (
+        open_requests(config)
+        .sort(["round", pl.col("id").hash(seed=7)])
+        .select("id", "text", "round", "suggested", "confidence")
+        .with_columns(pl.lit("").alias("label"), pl.lit("").alias("reviewer"))
+    )
     if Path(target).suffix.lower() not in (".jsonl", ".csv"):
         raise AnswerImportError(f"{target}: export writes .jsonl or .csv files, got {Path(target).suffix!r}")
     write_frame(Path(target), frame)
