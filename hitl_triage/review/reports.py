@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from hitl_triage.review.agreement import Agreement, agreement
 from hitl_triage.store import ReviewerInfo, ReviewStore, TaskNotFoundError, TaskView
+from hitl_triage.store.claims import claimable, view
 from hitl_triage.store.models import (
     GOLD_ROUTE,
     Adjudication,
@@ -23,7 +24,6 @@ from hitl_triage.store.models import (
     iso,
     utcnow,
 )
-from hitl_triage.store.queue import claimable, view
 
 ANSWER_COLUMNS = {
     "answer_id": pl.String(),

@@ -3,7 +3,7 @@
 SQLite (the default) runs in WAL mode with ``synchronous=FULL`` (an acknowledged commit
 survives a crash or power loss) and every write transaction starts with ``BEGIN IMMEDIATE``,
 so read-then-write steps (claiming a task, settling it) never interleave. PostgreSQL uses
-row locks (``FOR UPDATE`` / ``SKIP LOCKED``) in the same steps; see ``queue.py``.
+row locks (``FOR UPDATE`` / ``SKIP LOCKED``) in the same steps; see ``claims.py`` and ``submissions.py``.
 
 The schema is created and upgraded with Alembic (migrations in ``store/migrations``), run
 automatically when a store is opened; a PostgreSQL advisory lock serializes concurrent upgrades.

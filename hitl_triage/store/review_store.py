@@ -20,13 +20,14 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from hitl_triage.store import accounts, queue
+from hitl_triage.store import accounts, claims, submissions
 from hitl_triage.store.accounts import NewCredentials, ReviewerInfo
+from hitl_triage.store.claims import TaskView
 from hitl_triage.store.db import default_sqlite_url, is_postgres, make_engine, upgrade
 from hitl_triage.store.errors import AnswerError, ReviewerError, StoreError
 from hitl_triage.store.intake import enqueue_frame
 from hitl_triage.store.models import GOLD_ROUTE, Answer, Reviewer, Round, Task, iso, utcnow
-from hitl_triage.store.queue import SubmitResult, TaskView
+from hitl_triage.store.submissions import SubmitResult
 
 if TYPE_CHECKING:
     from hitl_triage.config import TaskConfig
@@ -243,7 +244,7 @@ class ReviewStore:
     def next_task(self, reviewer: ReviewerInfo) -> TaskView | None:
         """The reviewer's current task (claimed for ``lease_minutes``), or None if done."""
         return self.write(
-            lambda s: queue.claim(
+            lambda s: claims.claim(
                 s,
                 reviewer_id=reviewer.id,
                 reviewer_name=reviewer.name,
@@ -271,11 +272,11 @@ class ReviewStore:
             AnswerConflictError: already answered by this reviewer, or the id is another's.
             TaskNotFoundError: no such task.
         """
-        queue.validate_answer_id(answer_id)
+        submissions.validate_answer_id(answer_id)
         comment = comment or None
-        queue.validate_answer(kind, label, comment, self.config.n_classes)
+        submissions.validate_answer(kind, label, comment, self.config.n_classes)
         return self.write(
-            lambda s: queue.submit(
+            lambda s: submissions.submit(
                 s,
                 answer_id=answer_id,
                 reviewer_id=reviewer.id,
@@ -297,10 +298,10 @@ class ReviewStore:
         """
 
         def run(s: Session) -> int:
-            target = answer_id or queue.last_live_answer(s, reviewer.id)
+            target = answer_id or submissions.last_live_answer(s, reviewer.id)
             if target is None:
                 raise AnswerError(f"nothing to undo: {reviewer.name} has no answers")
-            return queue.retract(
+            return submissions.retract(
                 s, answer_id=target, reviewer_id=reviewer.id, settle_mode=self.settings.settle, lease=self.lease
             )
 
@@ -317,11 +318,11 @@ class ReviewStore:
         comment: str | None = None,
     ) -> SubmitResult:
         """Replace one of the reviewer's live answers (the old one is kept, retracted)."""
-        queue.validate_answer_id(new_answer_id)
+        submissions.validate_answer_id(new_answer_id)
         comment = comment or None
-        queue.validate_answer(kind, label, comment, self.config.n_classes)
+        submissions.validate_answer(kind, label, comment, self.config.n_classes)
         return self.write(
-            lambda s: queue.edit(
+            lambda s: submissions.edit(
                 s,
                 answer_id=answer_id,
                 new_answer_id=new_answer_id,
@@ -344,9 +345,9 @@ class ReviewStore:
 
         if not admin.is_admin:
             raise PermissionDeniedError(f"{admin.name} is not an admin; only admins adjudicate")
-        queue.validate_answer("label", label, comment, self.config.n_classes)
+        submissions.validate_answer("label", label, comment, self.config.n_classes)
         self.write(
-            lambda s: queue.adjudicate(s, task_id=task_id, admin_id=admin.id, label=label, comment=comment or None)
+            lambda s: submissions.adjudicate(s, task_id=task_id, admin_id=admin.id, label=label, comment=comment or None)
         )
 
     def current_round(self) -> int | None:
@@ -367,5 +368,5 @@ class ReviewStore:
 
         if not admin.is_admin:
             raise PermissionDeniedError(f"{admin.name} is not an admin; only admins add gold items")
-        queue.validate_answer("label", label, None, self.config.n_classes)
+        submissions.validate_answer("label", label, None, self.config.n_classes)
         self.write(lambda s: add_gold(s, item_id=item_id, label=label, admin=admin.name, text=text))

@@ -1,29 +1,21 @@
-"""Claiming tasks and recording answers: the concurrency-critical steps of the review store.
+"""Recording answers: submit, undo, edit and adjudicate, and settling a task's final label.
 
-Every function here runs inside one write transaction opened by ``ReviewStore``:
-
-* SQLite: the transaction starts with ``BEGIN IMMEDIATE``, so writers are serialized and a
-  read-then-write step sees no concurrent change.
-* PostgreSQL: claiming locks candidate task rows with ``FOR UPDATE SKIP LOCKED`` and recounts
-  the task's taken slots after the lock; only a claim adds a slot and a claim always holds the
-  task's row lock, so two reviewers can never both hold the last slot of a task. Recording an
-  answer locks the task row (``FOR UPDATE``) so the settle step sees every answer.
-
-A slot of a task is taken by an assignment that is ``done`` (a live label answer) or ``active``
-and not expired. A task with ``overlap`` k has k slots.
+Every function runs inside one write transaction opened by ``ReviewStore``. Recording an answer
+locks the task row (``FOR UPDATE`` on PostgreSQL; ``BEGIN IMMEDIATE`` serializes SQLite) so the
+settle step sees every answer. Answers are never deleted: undo and edit retract the old one.
+A client-generated answer id makes a retried submit return the stored answer.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hitl_triage.store.claims import lock_task
 from hitl_triage.store.errors import AnswerConflictError, AnswerError, TaskNotFoundError
 from hitl_triage.store.models import (
     ANSWER_KINDS,
@@ -31,30 +23,12 @@ from hitl_triage.store.models import (
     Adjudication,
     Answer,
     Assignment,
-    Item,
     Task,
     utcnow,
 )
 
 COMMENT_MAX = 2000
 ANSWER_ID_MAX = 64
-_CANDIDATES = 10
-
-
-@dataclass(frozen=True)
-class TaskView:
-    """What a reviewer sees of a task. The route is left out on purpose: audit and gold items
-    must look exactly like review items."""
-
-    task_id: int
-    item_id: str
-    text: str | None
-    suggested: int | None
-    confidence: float | None
-    votes: dict[str, int | None]
-    judge_rationale: str | None
-    round: int
-    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -67,162 +41,6 @@ class SubmitResult:
     label: int | None
     created: bool
     task_status: str = "open"
-
-
-def view(task: Task, item: Item, expires_at: datetime | None = None) -> TaskView:
-    votes = json.loads(task.votes or "{}")
-    return TaskView(
-        task_id=task.id,
-        item_id=item.id,
-        text=item.text,
-        suggested=task.suggested,
-        confidence=task.confidence,
-        votes=votes,
-        judge_rationale=task.judge_rationale,
-        round=task.round,
-        expires_at=expires_at,
-    )
-
-
-def _taken(now: datetime):  # type: ignore[no-untyped-def]
-    """Correlated count of the slots of ``Task`` that are taken."""
-    return (
-        select(func.count(Assignment.id))
-        .where(
-            Assignment.task_id == Task.id,
-            or_(
-                Assignment.state == "done",
-                and_(Assignment.state == "active", Assignment.expires_at > now),
-            ),
-        )
-        .scalar_subquery()
-    )
-
-
-def _not_mine(reviewer_id: int):  # type: ignore[no-untyped-def]
-    return ~exists().where(
-        Assignment.task_id == Task.id,
-        Assignment.reviewer_id == reviewer_id,
-        Assignment.state != "released",
-    )
-
-
-def claimable(reviewer_id: int, now: datetime):  # type: ignore[no-untyped-def]
-    """Filter of the non-gold tasks ``reviewer_id`` could claim now."""
-    return and_(
-        Task.status == "open",
-        Task.route != GOLD_ROUTE,
-        _not_mine(reviewer_id),
-        _taken(now) < Task.overlap,
-    )
-
-
-def _slot_free(session: Session, task_id: int, overlap: int, now: datetime) -> bool:
-    taken = session.scalar(
-        select(func.count(Assignment.id)).where(
-            Assignment.task_id == task_id,
-            or_(
-                Assignment.state == "done",
-                and_(Assignment.state == "active", Assignment.expires_at > now),
-            ),
-        )
-    )
-    return int(taken or 0) < overlap
-
-
-def _lock_task(session: Session, task_id: int) -> Task | None:
-    return session.scalar(select(Task).where(Task.id == task_id).with_for_update())
-
-
-def _take(session: Session, task: Task, reviewer_id: int, now: datetime, lease: timedelta) -> TaskView:
-    row = session.scalar(
-        select(Assignment).where(Assignment.task_id == task.id, Assignment.reviewer_id == reviewer_id)
-    )
-    if row is None:
-        row = Assignment(task_id=task.id, reviewer_id=reviewer_id)
-        session.add(row)
-    row.state, row.assigned_at, row.expires_at = "active", now, now + lease
-    session.flush()
-    item = session.get(Item, task.item_id)
-    assert item is not None  # tasks reference items by foreign key
-    return view(task, item, row.expires_at)
-
-
-def serve_gold_now(reviewer_name: str, n_served: int, rate: float) -> bool:
-    """Whether the ``n_served``-th task of a reviewer is a gold item: a reproducible draw
-    (SHA-256 of name and count) with probability ``rate``, not guessable from the count."""
-    if rate <= 0:
-        return False
-    digest = hashlib.sha256(f"{reviewer_name}:{n_served}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < rate
-
-
-def claim(
-    session: Session,
-    *,
-    reviewer_id: int,
-    reviewer_name: str,
-    lease: timedelta,
-    gold_rate: float,
-    skip_locked: bool,
-) -> TaskView | None:
-    """The reviewer's current task: the one they hold, else a gold item (at ``gold_rate``),
-    else the open task with free slots that comes first (round ascending, priority descending).
-    Returns None when nothing is left for this reviewer."""
-    now = utcnow()
-    held = session.scalars(
-        select(Assignment)
-        .where(Assignment.reviewer_id == reviewer_id, Assignment.state == "active")
-        .order_by(Assignment.assigned_at.desc(), Assignment.id.desc())
-    ).all()
-    for row in held:
-        task = session.get(Task, row.task_id)
-        assert task is not None  # assignments reference tasks by foreign key
-        if task.status != "open":  # adjudicated meanwhile: nothing left to do here
-            row.state = "released"
-            continue
-        if row.expires_at - now > lease / 2:  # well within its lease: no write needed
-            item = session.get(Item, task.item_id)
-            assert item is not None
-            return view(task, item, row.expires_at)
-        task = _lock_task(session, row.task_id)
-        assert task is not None
-        if row.expires_at > now or _slot_free(session, task.id, task.overlap, now):
-            return _take(session, task, reviewer_id, now, lease)
-        row.state = "released"
-    n_served = 0
-    if gold_rate > 0:
-        n_served = session.scalar(
-            select(func.count(Assignment.id)).where(
-                Assignment.reviewer_id == reviewer_id, Assignment.state != "released"
-            )
-        )
-    if serve_gold_now(reviewer_name, int(n_served or 0), gold_rate):
-        gold = session.scalar(
-            select(Task)
-            .where(Task.route == GOLD_ROUTE, _not_mine(reviewer_id))
-            .order_by(Task.id)
-            .limit(1)
-        )
-        if gold is not None:
-            return _take(session, gold, reviewer_id, now, lease)
-    while True:
-        query = (
-            select(Task.id)
-            .where(claimable(reviewer_id, now))
-            .order_by(Task.round, Task.priority.desc(), Task.id)
-            .limit(_CANDIDATES)
-        )
-        if skip_locked:
-            query = query.with_for_update(skip_locked=True, of=Task)
-        ids = session.scalars(query).all()
-        if not ids:
-            return None
-        for task_id in ids:
-            task = session.get(Task, task_id)
-            assert task is not None
-            if task.status == "open" and _slot_free(session, task_id, task.overlap, now):
-                return _take(session, task, reviewer_id, now, lease)
 
 
 def settle(session: Session, task: Task, *, mode: str) -> None:
@@ -307,7 +125,7 @@ def submit(
     previous = find_answer(session, answer_id, reviewer_id)
     if previous is not None:
         return previous
-    task = _lock_task(session, task_id)
+    task = lock_task(session, task_id)
     if task is None:
         raise TaskNotFoundError(f"no task with id {task_id}")
     # A concurrent retry may have committed while this one waited for the task's lock.
@@ -377,7 +195,7 @@ def retract(
         AnswerError: no such answer of this reviewer, or it was replaced by an edit.
     """
     row = _own_answer(session, answer_id, reviewer_id)
-    task = _lock_task(session, row.task_id)
+    task = lock_task(session, row.task_id)
     assert task is not None
     session.refresh(row)  # see a concurrent undo or edit that committed while we waited
     if row.retracted_at is not None:
@@ -417,7 +235,7 @@ def edit(
     if previous is not None:
         return previous
     row = _own_answer(session, answer_id, reviewer_id)
-    task = _lock_task(session, row.task_id)
+    task = lock_task(session, row.task_id)
     assert task is not None
     # A concurrent retry of this edit may have committed while we waited for the lock.
     session.refresh(row)
@@ -458,7 +276,7 @@ def adjudicate(
     Raises:
         TaskNotFoundError: no such task, or it is a gold task.
     """
-    task = _lock_task(session, task_id)
+    task = lock_task(session, task_id)
     if task is None or task.route == GOLD_ROUTE:
         raise TaskNotFoundError(f"no adjudicable task with id {task_id}")
     now = utcnow()
