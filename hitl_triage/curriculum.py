@@ -237,9 +237,18 @@ def run_rounds(
         :class:`RunResult`; ``rounds/*``, ``final_labels.parquet`` and ``answers.parquet`` are
         in the run directory.
     """
-    run_dir = config.out_dir
     inputs = inputs or prepare_inputs(config, progress=progress)
     store = _sync_store(config) if reviewer is None and use_store else None
+    try:
+        return _run(config, inputs, reviewer, store, max_new_rounds, progress)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _run(config: TaskConfig, inputs: RoundInputs, reviewer: Reviewer | None, store: Any,
+         max_new_rounds: int | None, progress: Progress | None) -> RunResult:
+    run_dir = config.out_dir
     n = len(inputs.ids)
     schedule = config.curriculum.schedule
     total = round(config.curriculum.total_budget * n)
@@ -270,7 +279,8 @@ def run_rounds(
         if max_new_rounds is not None and new_rounds >= max_new_rounds:
             return RunResult("stopped", f"stopped before round {r} (max_new_rounds)", records, {}, run_dir)
         ev, known, figures = _evidence(config, inputs, r)
-        spent = int((known >= 0).sum())
+        asked = _routed_ids(run_dir, r, REVIEW) | _routed_ids(run_dir, r, AUDIT)
+        spent = len(asked | {item for item, k in zip(inputs.ids, known, strict=True) if k >= 0})
         remaining = total - spent
         if remaining <= 0:
             stop_reason = f"the total budget ({total} labels) is spent"
