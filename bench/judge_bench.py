@@ -11,16 +11,19 @@ On the WRENCH YouTube and SMS test splits (the first ``--n-items`` of each, defa
   other way round, so the "after" figures are out-of-sample, as reviewed labels would give
   them; class bias only where each half has ≥ 10 items of every class);
 - items per second at concurrency 1 and at the best of ``--concurrency`` on the same
-  ``--sweep-items`` YouTube comments, each level with a fresh cache;
+  ``--sweep-items`` YouTube comments, each level with a fresh cache (``--sweep-items 0`` skips
+  it and uses the largest ``--concurrency``);
 - cached re-run items per second: the judged texts repeated under new ids to ``--cached-items``
   rows (same prompts, so every answer comes from the SQLite cache), target ≥ 5,000 items/s.
 
 Few-shot examples are 4 labeled items of each set's *train* split (label-diverse), as reviewed
 labels would supply them. Then the label-efficiency comparison: the simulated round loop
 (``hitl_triage.simulate``, reviewers answered from gold) on the same judged items, with the
-WRENCH LFs alone and with the judge as one more source, against the loop's own baselines.
+WRENCH LFs alone and with the judge as one more source under each correction, for ``--seeds``,
+against the loop's own baselines. Gold labels are used only to score and to simulate.
 
     python bench/judge_bench.py [--n-items 100] [--sweep-items 40] [--concurrency 1 2 4]
+                                [--seeds 0 1 2] [--efficiency-sets youtube sms]
                                 [--work-dir DIR]   # keep run folders and caches: re-runs are free
 """
 

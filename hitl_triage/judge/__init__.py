@@ -3,9 +3,10 @@
 Modules, one job each: ``settings`` (the ``judge:`` config section), ``prompts`` (prompt
 rendering and request bodies), ``client`` (the OpenAI-compatible HTTP client with limits and
 retries), ``cache`` (the SQLite response cache), ``parsing`` (answers → votes and
-probabilities), ``calibration`` (temperature scaling, ECE), ``fewshot`` (choosing examples),
-``runner`` (``run_judge``), ``judgements`` (the output file and ``load_judgements``) and
-``server`` (the embedded llama.cpp server).
+probabilities), ``bias`` (label-bias correction), ``calibration`` (temperature and class-bias
+scaling, ECE), ``adjust`` (raw distributions → final ones: correction, then scaling on reviewed
+labels), ``fewshot`` (choosing examples), ``runner`` (``run_judge``), ``judgements`` (the output
+file and ``load_judgements``) and ``server`` (the embedded llama.cpp server).
 
 The public names below are imported on first use: ``hitl_triage.config`` imports
 ``judge.settings``, and loading a config must not pull in the HTTP client.
