@@ -94,8 +94,15 @@ def run(
         f"{result.failed} failed, {result.skipped} skipped (empty text); "
         f"{result.cached} from cache, {result.requests} requests sent"
     )
+    if result.bias_correction != "none" and result.prior is not None:
+        prior = ", ".join(f"{p:.3f}" for p in result.prior)
+        console.print(f"label-bias correction: {result.bias_correction} (prior divided out: [{prior}])")
     if result.temperature is not None:
         console.print(f"calibration temperature {result.temperature:.3f}")
+    if result.class_bias is not None:
+        console.print("per-class bias " + ", ".join(f"{b:+.3f}" for b in result.class_bias))
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
     for reason, count in list(result.failures.items())[:10]:
         console.print(f"  {count:>5}  {reason}", highlight=False, markup=False)
     console.print(f"wrote {result.path}")
