@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hitl_triage.report import update_report
 from hitl_triage.rundir import atomic_path, write_text
 
 REPORT_FILE = "rounds.md"
@@ -96,4 +97,17 @@ def write_round_report(out_dir: Path, summary: dict[str, Any]) -> tuple[Path, Pa
     if plot is not None:
         lines += ["", f"![accuracy vs human share]({plot.name})"]
     path = write_text(out_dir / REPORT_FILE, "\n".join(lines) + "\n")
+    keys = ("round", "human_share", "cumulative_human_share", "accepted_share", "threshold",
+            "est_accepted_accuracy", "est_accepted_accuracy_low", "est_accepted_accuracy_high",
+            "true_accepted_accuracy", "est_trainset_accuracy", "true_trainset_accuracy_before")
+    section: dict[str, Any] = {
+        "human_share": summary["human_share"], "trainset_accuracy": summary.get("trainset_accuracy"),
+        "accepted_share": summary["accepted_share"], "accepted_accuracy": summary.get("accepted_accuracy"),
+        "threshold": summary.get("threshold"), "nothing_accepted_because": summary.get("threshold_reason") or None,
+        "stop": summary.get("stop_reason"), "table": path.name, "plot": plot.name if plot else None,
+        "rounds": [{k: r.get(k) for k in keys if k in r} for r in summary["rounds"]],
+    }
+    if summary.get("baselines"):
+        section["baselines"] = [{"method": name, **row} for name, row in summary["baselines"].items()]
+    update_report(out_dir, summary["task"], "rounds", section)
     return path, plot

@@ -35,6 +35,9 @@ def test_simulation_beats_random_and_writes_summary(synthetic_task: Path, tmp_pa
     assert shares == sorted(shares, reverse=True)
     assert (out / "accuracy_vs_human_share.png").stat().st_size > 1000
     assert "| round |" in (out / "rounds.md").read_text()
+    report = json.loads((out / "report.json").read_text())
+    assert report["rounds"]["plot"] == "accuracy_vs_human_share.png" and len(report["rounds"]["rounds"]) == 3
+    assert "## rounds" in (out / "report.md").read_text()
     final = pl.read_parquet(out / FINAL_LABELS_FILE)
     assert final.columns == ["id", "label", "label_source", "confidence", "round"]
     assert set(final["label_source"].unique()) <= {"human", "auto", "model"}
