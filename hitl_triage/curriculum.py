@@ -33,6 +33,7 @@ from hitl_triage.confidence import Evidence, RoundInputs, compute_evidence, reas
 from hitl_triage.config import TaskConfig
 from hitl_triage.data import load_dataset
 from hitl_triage.lf import apply_sources
+from hitl_triage.pipeline import save_votes
 from hitl_triage.progress import Progress, report
 from hitl_triage.round_report import write_round_report
 from hitl_triage.rundir import write_frame, write_json
@@ -95,7 +96,18 @@ def prepare_inputs(config: TaskConfig, *, progress: Progress | None = None) -> R
     """Load the dataset, apply every source (cached) and build the end model's features."""
     dataset = load_dataset(config.dataset, n_classes=config.n_classes)
     votes = apply_sources(config, dataset, progress=progress)
+    save_votes(config.out_dir, dataset.ids, votes.L, votes.names)  # `export` reads the same votes
     return RoundInputs.build(config, dataset, votes.L, votes.names)
+
+
+def _judge_rationales(config: TaskConfig, ids: list[str]) -> list[str | None]:
+    """The judge's one-sentence rationale per item (None where it gave none or did not run)."""
+    if config.judge is None or not config.judge.enabled:
+        return [None] * len(ids)
+    from hitl_triage.judge import load_judgements
+
+    judged = load_judgements(config.out_dir, ids, config.n_classes)
+    return [None] * len(ids) if judged is None else list(judged.rationales)
 
 
 def _routed_ids(run_dir: Path, upto: int, route: str) -> set[str]:
@@ -120,7 +132,7 @@ def _sync_store(config: TaskConfig) -> Any:
     return store
 
 
-def _enqueue(store: Any, inputs: RoundInputs, routing: pl.DataFrame, r: int) -> None:
+def _enqueue(store: Any, inputs: RoundInputs, routing: pl.DataFrame, r: int, rationales: list[str | None]) -> None:
     asked = routing.filter(pl.col("route").is_in([REVIEW, AUDIT]))
     index = {item: i for i, item in enumerate(inputs.ids)}
     rows = [index[i] for i in asked["id"].to_list()]
@@ -133,7 +145,7 @@ def _enqueue(store: Any, inputs: RoundInputs, routing: pl.DataFrame, r: int) -> 
     ).with_columns(
         pl.Series("text", [inputs.texts[i] for i in rows], dtype=pl.String),
         pl.Series("votes", votes, dtype=pl.String),
-        pl.lit(None, dtype=pl.String).alias("judge_rationale"),
+        pl.Series("judge_rationale", [rationales[i] for i in rows], dtype=pl.String),
     ))
 
 
@@ -310,7 +322,7 @@ def _run(config: TaskConfig, inputs: RoundInputs, reviewer: Reviewer | None, sto
         write_json(round_dir(run_dir, r) / "record.json", record)
         new_rounds += 1
         if store is not None:
-            _enqueue(store, inputs, frame, r)
+            _enqueue(store, inputs, frame, r, _judge_rationales(config, inputs.ids))
         if reviewer is None:
             message = (f"round {r} routed {routing.n_review} items to review and {routing.n_audit} "
                        "to audit; waiting for answers (review app, or `hitl-triage answers export` "

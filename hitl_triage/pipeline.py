@@ -93,6 +93,14 @@ def _gold_or_none(config: TaskConfig, dataset: Dataset) -> np.ndarray | None:
         return None
 
 
+def save_votes(run_dir: Path, ids: list[str], L: np.ndarray, names: list[str]) -> Path:
+    """Write the label matrix as ``votes.parquet``: id + one int8 column per source."""
+    frame = pl.DataFrame({ID: ids}).with_columns(
+        [pl.Series(name, L[:, j], dtype=pl.Int8) for j, name in enumerate(names)]
+    )
+    return write_frame(run_dir / VOTES_FILE, frame)
+
+
 def run_apply(config: TaskConfig, *, progress: Progress | None = None) -> ApplyResult:
     """Load the dataset, apply every source, write ``votes.parquet`` and the LF analysis."""
     run_dir = config.out_dir
@@ -100,10 +108,7 @@ def run_apply(config: TaskConfig, *, progress: Progress | None = None) -> ApplyR
     dataset = load_dataset(config.dataset, n_classes=config.n_classes)
     report(progress, "load dataset", 1, 1)
     votes = apply_sources(config, dataset, progress=progress)
-    frame = pl.DataFrame({ID: dataset.ids}).with_columns(
-        [pl.Series(name, votes.L[:, j], dtype=pl.Int8) for j, name in enumerate(votes.names)]
-    )
-    write_frame(run_dir / VOTES_FILE, frame)
+    save_votes(run_dir, dataset.ids, votes.L, votes.names)
     write_jsonl(run_dir / "lf_errors.jsonl",
                 [{"lf": f.lf, "id": f.item_id, "error": f.error} for f in votes.failures])
     failures_by_lf: dict[str, int] = {}

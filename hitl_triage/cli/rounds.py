@@ -63,7 +63,7 @@ def simulate(
     _print_rounds(summary["rounds"])
     console.print(
         f"human share {summary['human_share']:.3f}, training-set accuracy {summary['trainset_accuracy']:.4f}, "
-        f"accepted share {summary['accepted_share']:.3f} (accuracy {summary['accepted_accuracy']})",
+        f"accepted share {summary['accepted_share']:.3f} (accuracy {_fmt(summary['accepted_accuracy'])})",
         markup=False,
     )
     for name, row in summary["baselines"].items():
@@ -104,6 +104,10 @@ def answers_export(
     n = run_or_exit(lambda: export_requests(config, out))
     console.print(f"wrote {n} open items to {out}; fill in label and reviewer, then "
                   f"`hitl-triage answers import {config_path} {out}`", markup=False)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a (nothing accepted)" if value is None or value != value else f"{value:.4f}"
 
 
 def register(app: typer.Typer) -> None:

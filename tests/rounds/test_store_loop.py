@@ -35,3 +35,31 @@ def test_routed_items_reach_the_store_and_settled_answers_come_back(synthetic_ta
     answers = load_answers(config.out_dir)
     assert answers.height == asked and set(answers["origin"]) == {"store"}
     assert second.status == "waiting" and "round 1" in second.message
+
+
+def test_reviewers_see_the_judges_rationale_and_export_needs_no_apply(synthetic_task: Path) -> None:
+    import numpy as np
+
+    from hitl_triage.data import load_dataset
+    from hitl_triage.judge.judgements import write_judgements
+    from hitl_triage.judge.settings import JudgeConfig
+    from hitl_triage.pipeline import run_export
+
+    config = load_config(synthetic_task)
+    config.judge = JudgeConfig()  # judgements below stand in for a finished `judge run`
+    ids = load_dataset(config.dataset, n_classes=config.n_classes).ids
+    n, k = len(ids), config.n_classes
+    write_judgements(
+        config.out_dir, ids=ids, votes=np.zeros(n, dtype=np.int8), probs=np.full((n, k), 1 / k),
+        outside_mass=np.zeros(n), rationales=[f"because {i}" for i in ids], errors=[None] * n,
+        statuses=["ok"] * n,
+    )
+    first = run_rounds(config)
+    assert first.status == "waiting"
+    with store_module.open_store(config) as store:
+        store.add_reviewer("bob")
+        task = store.next_task(store.reviewer("bob"))
+        assert task is not None and task.judge_rationale == f"because {task.item_id}"
+        assert "judge" in task.votes
+    result = run_export(config)  # the round loop saved the votes; no separate `apply` needed
+    assert result.n_rows == n
