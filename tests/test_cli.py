@@ -125,6 +125,22 @@ def test_bundled_demo_runs(tmp_path: Path) -> None:
         "../labeling_functions", str(repo / "labeling_functions")).replace("../runs/youtube_spam", "run")
     (tmp_path / "yt.yaml").write_text(text)
     out = _ok("demo", str(tmp_path / "yt.yaml"))
-    assert "training set:" in out and (tmp_path / "run" / "trainset" / "train.parquet").is_file()
+    assert "training set (label model):" in out and "training set (rounds):" in out
     train = pl.read_parquet(tmp_path / "run" / "trainset" / "train.parquet")
     assert train.height == 1953
+    rounds = pl.read_parquet(tmp_path / "run" / "simulation" / "trainset" / "train.parquet")
+    assert rounds.height == 1953 and {"human", "auto"} <= set(rounds["label_source"])
+    summary = json.loads((tmp_path / "run" / "simulation" / "summary.json").read_text())
+    assert summary["human_share"] <= 0.1 + 1e-9
+    assert summary["trainset_accuracy"] > summary["baselines"]["no_human"]["trainset_accuracy"]
+
+
+def test_outputs_are_readable_by_the_team(task_config: Path) -> None:
+    import os
+    import stat
+
+    _ok("apply", str(task_config))
+    mode = stat.S_IMODE(os.stat(task_config.parent / "run" / "votes.parquet").st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask

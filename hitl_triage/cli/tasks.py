@@ -122,9 +122,18 @@ def export(
     console.print(f"training set: [bold]{result.path}[/] ({result.n_rows} rows; by source {result.by_source})")
 
 
-def demo(config: ConfigArg = Path("configs/youtube_spam.yaml")) -> None:
-    """Run the bundled example end to end: apply, label, export; print where outputs went."""
+def demo(
+    config: ConfigArg = Path("configs/youtube_spam.yaml"),
+    budget: Annotated[float, typer.Option(help="Expert-label budget of the simulated rounds.")] = 0.1,
+) -> None:
+    """Run the bundled example end to end and print where the outputs went.
+
+    Applies the LFs, fits the label model and exports its training set; then runs the round
+    loop with simulated reviewers (answered from the gold column) at --budget, against the
+    baselines.
+    """
     from hitl_triage.pipeline import run_apply, run_export, run_label
+    from hitl_triage.simulate import simulate
 
     cfg = _config(config)
     with progress_bars() as progress:
@@ -134,9 +143,21 @@ def demo(config: ConfigArg = Path("configs/youtube_spam.yaml")) -> None:
                                           *[c for c in ("gold_emp_acc",) if c in applied.summary.columns]))
     exported = run_or_exit(lambda: run_export(cfg, fmt="parquet"))
     if labelled.gold_accuracy is not None:
-        console.print(f"label model accuracy against gold (scoring only): {labelled.gold_accuracy:.4f}")
-    console.print(f"training set: [bold]{exported.path}[/]")
-    console.print(f"report:       [bold]{applied.report_path}[/]")
+        console.print(f"label model alone, accuracy against gold (scoring only): {labelled.gold_accuracy:.4f}")
+    console.print(f"training set (label model): [bold]{exported.path}[/]")
+    console.print(f"report:                     [bold]{applied.report_path}[/]")
+    if cfg.dataset.gold_field is None:
+        return
+    out = cfg.out_dir / "simulation"
+    with progress_bars() as progress:
+        summary = run_or_exit(lambda: simulate(cfg, budget=budget, seed=cfg.seed, out_dir=out, progress=progress))
+    console.print(f"\nsimulated rounds: {summary['human_share']:.1%} of items labeled by (simulated) experts "
+                  f"-> training-set accuracy {summary['trainset_accuracy']:.4f}")
+    for name, row in summary["baselines"].items():
+        console.print(f"  baseline {name:<10} {row['trainset_accuracy']:.4f}")
+    rounds_set = run_or_exit(lambda: run_export(cfg.model_copy(update={"run_dir": out}), fmt="parquet"))
+    console.print(f"training set (rounds): [bold]{rounds_set.path}[/] (by source {rounds_set.by_source})")
+    console.print(f"round report and plot: [bold]{out / 'rounds.md'}[/], [bold]{out / 'accuracy_vs_human_share.png'}[/]")
 
 
 def register(app: typer.Typer) -> None:
