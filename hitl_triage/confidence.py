@@ -49,7 +49,7 @@ from cleanlab.multiannotator import get_active_learning_scores, get_label_qualit
 from hitl_triage.config import TaskConfig
 from hitl_triage.data import Dataset
 from hitl_triage.endmodel import build_features, out_of_fold_probs
-from hitl_triage.labelmodel import make_label_model
+from hitl_triage.labelmodel import fit_label_model_probs
 
 ABSTAIN = -1
 END_MODEL = "end_model"
@@ -245,17 +245,6 @@ def reasons(L: np.ndarray, names: list[str], label: np.ndarray, rows: np.ndarray
     return out
 
 
-def _label_model_probs(config: TaskConfig, L: np.ndarray, known: np.ndarray, random_state: int) -> np.ndarray:
-    k = config.n_classes
-    if L.shape[1] == 0:
-        return np.full((L.shape[0], k), 1.0 / k)
-    settings = config.label_model
-    if settings.kind == "snorkel" and L.shape[1] < 3:
-        settings = settings.model_copy(update={"kind": "majority"})
-    model = make_label_model(settings, n_classes=k, random_state=random_state)
-    return model.fit(L, y_known=known).predict_proba(L)
-
-
 def _end_model_labels(config: TaskConfig, L: np.ndarray, known: np.ndarray, lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Training labels and weights: human labels, plus label-model labels where configured."""
     settings = config.confidence
@@ -306,7 +295,8 @@ def compute_evidence(
     k = config.n_classes
     L = inputs.L
     balance_labels = known if audited is None else np.where(audited, known, -1)
-    lm = _label_model_probs(config, L, balance_labels, random_state)
+    lm = fit_label_model_probs(config.label_model, L, n_classes=config.n_classes,
+                               y_known=balance_labels, random_state=random_state)
     labels, weights = _end_model_labels(config, L, known, lm)
     if ((labels >= 0) & (weights > 0)).sum() >= 2 and np.unique(labels[labels >= 0]).size >= 1:
         end = out_of_fold_probs(inputs.X, labels, weights, n_classes=k, settings=config.confidence,

@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 from hitl_triage.confidence import RoundInputs
 from hitl_triage.config import TaskConfig
 from hitl_triage.endmodel import build_features
-from hitl_triage.labelmodel import make_label_model
+from hitl_triage.labelmodel import fit_label_model_probs
 
 BASELINES = ("no_human", "naive", "random", "supervised")
 
@@ -34,17 +34,6 @@ def accuracy(labels: np.ndarray, gold: np.ndarray, mask: np.ndarray | None = Non
     if not scored.any():
         return None
     return float((labels[scored] == gold[scored]).mean())
-
-
-def label_model_probs(config: TaskConfig, L: np.ndarray, *, random_state: int) -> np.ndarray:
-    """``(n, k)`` the configured label model's ``P(y|L)`` without any human label."""
-    k = config.n_classes
-    if L.shape[1] == 0:
-        return np.full((L.shape[0], k), 1.0 / k)
-    settings = config.label_model
-    if settings.kind == "snorkel" and L.shape[1] < 3:
-        settings = settings.model_copy(update={"kind": "majority"})
-    return make_label_model(settings, n_classes=k, random_state=random_state).fit(L).predict_proba(L)
 
 
 class Baselines:
@@ -61,7 +50,8 @@ class Baselines:
         self.config = config
         self.gold = gold
         self.random_state = random_state
-        self.lm_ = label_model_probs(config, inputs.L, random_state=random_state)
+        self.lm_ = fit_label_model_probs(config.label_model, inputs.L, n_classes=config.n_classes,
+                                         random_state=random_state)
         text_only = config.confidence.model_copy(update={"vote_features": False})
         self.X_ = build_features(inputs.texts, inputs.L, settings=text_only, n_classes=config.n_classes,
                                  spacy_pipeline=config.lfs.spacy_pipeline)

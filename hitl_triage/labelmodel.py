@@ -195,3 +195,24 @@ def make_label_model(
         l2=settings.l2,
         random_state=random_state,
     )
+
+
+def fit_label_model_probs(
+    settings: LabelModelConfig,
+    L: np.ndarray,
+    *,
+    n_classes: int,
+    y_known: np.ndarray | None = None,
+    random_state: int | None = 0,
+) -> np.ndarray:
+    """Fit the configured label model on ``L`` and return ``(n_items, n_classes)`` ``P(y | L)``.
+
+    For the round loop, which must run on any task: with no sources the result is uniform, and
+    ``snorkel`` with fewer than three sources (which it cannot fit) falls back to majority vote.
+    """
+    if L.shape[1] == 0:
+        return np.full((L.shape[0], n_classes), 1.0 / n_classes)
+    if settings.kind == "snorkel" and L.shape[1] < MIN_SNORKEL_SOURCES:
+        settings = settings.model_copy(update={"kind": "majority"})
+    model = make_label_model(settings, n_classes=n_classes, random_state=random_state)
+    return model.fit(L, y_known=y_known).predict_proba(L)

@@ -84,3 +84,14 @@ def test_factory_follows_config() -> None:
     assert isinstance(make_label_model(LabelModelConfig(kind="majority"), n_classes=2), MajorityVoteModel)
     model = make_label_model(LabelModelConfig(kind="snorkel", n_epochs=10), n_classes=3, random_state=4)
     assert isinstance(model, SnorkelLabelModel) and model.n_epochs == 10 and model.random_state == 4
+
+
+def test_round_loop_label_model_runs_on_any_task() -> None:
+    from hitl_triage.labelmodel import fit_label_model_probs
+
+    settings = LabelModelConfig(kind="snorkel")
+    none = fit_label_model_probs(settings, np.empty((4, 0), dtype=np.int8), n_classes=3)
+    np.testing.assert_allclose(none, 1 / 3)
+    L = np.array([[0, 0], [1, -1], [-1, -1]], dtype=np.int8)
+    two = fit_label_model_probs(settings, L, n_classes=2)  # snorkel cannot fit 2: majority vote
+    np.testing.assert_allclose(two, MajorityVoteModel(n_classes=2).fit(L).predict_proba(L))
