@@ -32,11 +32,13 @@ from hitl_triage import answers as answers_mod
 from hitl_triage.confidence import Evidence, RoundInputs, compute_evidence, reasons
 from hitl_triage.config import TaskConfig
 from hitl_triage.data import load_dataset
+from hitl_triage.judge import task_judgements
 from hitl_triage.lf import apply_sources
 from hitl_triage.pipeline import save_votes
 from hitl_triage.progress import Progress, report
 from hitl_triage.round_report import write_round_report
 from hitl_triage.rundir import write_frame, write_json
+from hitl_triage.store import open_store
 from hitl_triage.triage import (
     ACCEPT,
     AUDIT,
@@ -102,11 +104,7 @@ def prepare_inputs(config: TaskConfig, *, progress: Progress | None = None) -> R
 
 def _judge_rationales(config: TaskConfig, ids: list[str]) -> list[str | None]:
     """The judge's one-sentence rationale per item (None where it gave none or did not run)."""
-    if config.judge is None or not config.judge.enabled:
-        return [None] * len(ids)
-    from hitl_triage.judge import load_judgements
-
-    judged = load_judgements(config.out_dir, ids, config.n_classes)
+    judged = task_judgements(config, ids)
     return [None] * len(ids) if judged is None else list(judged.rationales)
 
 
@@ -120,11 +118,7 @@ def _routed_ids(run_dir: Path, upto: int, route: str) -> set[str]:
 
 
 def _sync_store(config: TaskConfig) -> Any:
-    """Open the review store if that module is installed; merge its settled answers."""
-    try:
-        from hitl_triage.store import open_store
-    except ImportError:
-        return None
+    """Open the review store and merge its settled answers into the answers table."""
     store = open_store(config)
     resolved = store.resolved_answers()
     if resolved.height:

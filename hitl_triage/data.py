@@ -275,6 +275,13 @@ def load_dataset(config: DatasetConfig, *, n_classes: int) -> Dataset:
     return Dataset(items=items, precomputed_L=L, precomputed_names=names, source=config.path)
 
 
+def gold_field(config: DatasetConfig) -> str | None:
+    """The column of gold labels: ``dataset.gold_field``, or WRENCH's ``label``; None if none."""
+    if config.gold_field is None and _format_of(config) == "wrench":
+        return WRENCH_GOLD
+    return config.gold_field
+
+
 def load_gold(config: DatasetConfig, label_names: list[str], ids: list[str]) -> np.ndarray:
     """Read the gold labels of a task, aligned with ``ids``.
 
@@ -288,7 +295,7 @@ def load_gold(config: DatasetConfig, label_names: list[str], ids: list[str]) -> 
         DatasetError: no gold field configured or present, or a value that is not a class.
     """
     fmt = _format_of(config)
-    field = WRENCH_GOLD if fmt == "wrench" and config.gold_field is None else config.gold_field
+    field = gold_field(config)
     if field is None:
         raise DatasetError(
             f"{config.path}: this needs gold labels, but dataset.gold_field is not set"

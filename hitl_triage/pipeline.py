@@ -18,10 +18,10 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from hitl_triage.answers import load_answers
+from hitl_triage.answers import known_labels, load_answers
 from hitl_triage.config import TaskConfig
-from hitl_triage.data import ID, TEXT, Dataset, load_dataset, load_gold
-from hitl_triage.errors import DatasetError, RunStateError
+from hitl_triage.data import ID, TEXT, gold_field, load_dataset, load_gold
+from hitl_triage.errors import RunStateError
 from hitl_triage.labelmodel import make_label_model
 from hitl_triage.lf import apply_sources, lf_summary
 from hitl_triage.progress import Progress, report
@@ -67,30 +67,16 @@ class ExportResult:
     by_source: dict[str, int] = field(default_factory=dict)
 
 
-def human_labels(run_dir: Path, ids: list[str]) -> np.ndarray:
-    """``(n_items,)`` int64 human label per item (most frequent answer), ``-1`` if none."""
-    answers = load_answers(run_dir)
-    y = np.full(len(ids), -1, dtype=np.int64)
-    if answers.is_empty():
-        return y
-    top = (
-        answers.group_by(ID, "label").agg(pl.len().alias("n"), pl.col("answered_at").max())
-        .sort(["n", "answered_at"], descending=True)
-        .unique(ID, keep="first")
-    )
-    index = {item: i for i, item in enumerate(ids)}
-    for item, label in zip(top[ID].to_list(), top["label"].to_list(), strict=True):
-        if item in index:
-            y[index[item]] = label
-    return y
-
-
-def _gold_or_none(config: TaskConfig, dataset: Dataset) -> np.ndarray | None:
-    """Gold labels for scoring, if the config has them (never used to decide anything)."""
-    try:
-        return load_gold(config.dataset, config.label_names, dataset.ids)
-    except DatasetError:
+def _gold_or_none(config: TaskConfig, ids: list[str]) -> np.ndarray | None:
+    """Gold labels for scoring when the task has a gold column (never used to decide anything)."""
+    if gold_field(config.dataset) is None:
         return None
+    return load_gold(config.dataset, config.label_names, ids)
+
+
+def _human_labels(config: TaskConfig, ids: list[str]) -> np.ndarray:
+    """``(n_items,)`` human label per item, ``-1`` where none (see :func:`known_labels`)."""
+    return known_labels(load_answers(config.out_dir), ids)
 
 
 def save_votes(run_dir: Path, ids: list[str], L: np.ndarray, names: list[str]) -> Path:
@@ -119,12 +105,12 @@ def run_apply(config: TaskConfig, *, progress: Progress | None = None) -> ApplyR
         pl.Series("kind", votes.kinds),
         pl.Series("errors", [failures_by_lf.get(n, 0) for n in votes.names], dtype=pl.Int64),
     )
-    reviewed = human_labels(run_dir, dataset.ids)
+    reviewed = _human_labels(config, dataset.ids)
     if (reviewed >= 0).any():
         extra = lf_summary(votes.L, votes.names, label_names=config.label_names, y=reviewed,
                            prefix="reviewed_")
         summary = summary.join(extra.select("source", pl.selectors.starts_with("reviewed_")), on="source")
-    gold = _gold_or_none(config, dataset)
+    gold = _gold_or_none(config, dataset.ids)
     if gold is not None:
         scored = lf_summary(votes.L, votes.names, label_names=config.label_names, y=gold, prefix="gold_")
         summary = summary.join(scored.select("source", pl.selectors.starts_with("gold_")), on="source")
@@ -166,7 +152,7 @@ def load_votes(config: TaskConfig) -> tuple[list[str], np.ndarray, list[str]]:
 def run_label(config: TaskConfig, *, progress: Progress | None = None) -> LabelResult:
     """Fit the configured label model on the votes and write ``probs.parquet``."""
     ids, L, _names = load_votes(config)
-    known = human_labels(config.out_dir, ids)
+    known = _human_labels(config, ids)
     report(progress, f"label model ({config.label_model.kind})", 0, 1)
     model = make_label_model(config.label_model, n_classes=config.n_classes, random_state=config.seed)
     probs = model.fit(L, y_known=known).predict_proba(L)
@@ -178,12 +164,10 @@ def run_label(config: TaskConfig, *, progress: Progress | None = None) -> LabelR
     predicted = np.where(known >= 0, known, probs.argmax(axis=1))
     counts = {name: int((predicted == c).sum()) for c, name in enumerate(config.label_names)}
     gold_accuracy = None
-    if config.dataset.gold_field is not None or config.dataset.format == "wrench":
-        dataset = load_dataset(config.dataset, n_classes=config.n_classes)
-        gold = _gold_or_none(config, dataset)
-        if gold is not None and (gold >= 0).any():
-            scored = gold >= 0
-            gold_accuracy = float((predicted[scored] == gold[scored]).mean())
+    gold = _gold_or_none(config, ids)
+    if gold is not None and (gold >= 0).any():
+        scored = gold >= 0
+        gold_accuracy = float((predicted[scored] == gold[scored]).mean())
     update_report(config.out_dir, config.task, "label", {
         "label_model": config.label_model.kind,
         "items": len(ids),
@@ -207,7 +191,7 @@ def _final_labels(config: TaskConfig, ids: list[str], L: np.ndarray) -> pl.DataF
     probs_frame = pl.DataFrame({ID: ids}).join(pl.read_parquet(probs_path), on=ID, how="left",
                                                maintain_order="left")
     probs = probs_frame.select([f"p_{n}" for n in config.label_names]).to_numpy()
-    known = human_labels(config.out_dir, ids)
+    known = _human_labels(config, ids)
     no_votes = (L == -1).all(axis=1) if L.shape[1] else np.ones(len(ids), bool)
     source = np.where(known >= 0, "human", np.where(no_votes, "prior", "model"))
     return pl.DataFrame({

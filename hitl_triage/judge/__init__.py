@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hitl_triage.judge.errors import JudgeError
-    from hitl_triage.judge.judgements import JudgeVotes, load_judgements
+    from hitl_triage.judge.judgements import JudgeVotes, load_judgements, task_judgements
     from hitl_triage.judge.runner import JudgeRunResult, run_judge
     from hitl_triage.judge.settings import JudgeConfig
 
@@ -29,6 +29,7 @@ _EXPORTS = {
     "JudgeRunResult": "hitl_triage.judge.runner",
     "JudgeVotes": "hitl_triage.judge.judgements",
     "load_judgements": "hitl_triage.judge.judgements",
+    "task_judgements": "hitl_triage.judge.judgements",
     "run_judge": "hitl_triage.judge.runner",
 }
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "JudgeVotes",
     "load_judgements",
     "run_judge",
+    "task_judgements",
 ]
 
 

@@ -17,13 +17,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from hitl_triage.judge.errors import JudgeError
 from hitl_triage.rundir import write_frame
+
+if TYPE_CHECKING:
+    from hitl_triage.config import TaskConfig
 
 JUDGE_DIR = "judge"
 JUDGEMENTS_FILE = "judgements.parquet"
@@ -133,3 +136,11 @@ def load_judgements(run_dir: Path, ids: list[str], n_classes: int) -> JudgeVotes
     return JudgeVotes(
         votes=votes, probs=probs, rationales=aligned["rationale"].to_list(), judged=judged
     )
+
+
+def task_judgements(config: TaskConfig, ids: list[str]) -> JudgeVotes | None:
+    """The judge's outputs for a task's items; None when the task has no enabled judge or the
+    judge has not run yet."""
+    if config.judge is None or not config.judge.enabled:
+        return None
+    return load_judgements(config.out_dir, ids, config.n_classes)

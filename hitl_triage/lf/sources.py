@@ -8,6 +8,7 @@ import numpy as np
 
 from hitl_triage.config import TaskConfig
 from hitl_triage.data import Dataset
+from hitl_triage.judge import task_judgements
 from hitl_triage.lf.applier import LFFailure, apply_lfs
 from hitl_triage.lf.cache import VoteCache
 from hitl_triage.lf.loader import load_lfs
@@ -37,13 +38,8 @@ class VoteMatrix:
 
 
 def _judge_column(config: TaskConfig, dataset: Dataset) -> np.ndarray | None:
-    if config.judge is None or not getattr(config.judge, "enabled", True):
-        return None
-    try:
-        from hitl_triage.judge import load_judgements  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    judged = load_judgements(config.out_dir, dataset.ids, config.n_classes)
+    """The judge's vote per item as one more column of ``L`` (None if there is no judge run)."""
+    judged = task_judgements(config, dataset.ids)
     return None if judged is None else np.asarray(judged.votes, dtype=np.int8)
 
 

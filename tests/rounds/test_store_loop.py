@@ -5,13 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
-import pytest
 
+from hitl_triage import store as store_module
 from hitl_triage.answers import load_answers
 from hitl_triage.config import load_config
 from hitl_triage.curriculum import read_record, run_rounds
-
-store_module = pytest.importorskip("hitl_triage.store")
 
 
 def test_routed_items_reach_the_store_and_settled_answers_come_back(synthetic_task: Path) -> None:
