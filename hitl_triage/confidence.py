@@ -46,14 +46,16 @@ import polars as pl
 import scipy.sparse as sp
 from cleanlab.multiannotator import get_active_learning_scores, get_label_quality_multiannotator
 
-from hitl_triage.config import TaskConfig
+from hitl_triage.config import LabelModelConfig, TaskConfig
 from hitl_triage.data import Dataset
-from hitl_triage.endmodel import build_features, out_of_fold_probs
+from hitl_triage.endmodel import combine_features, out_of_fold_probs, text_features
 from hitl_triage.labelmodel import fit_label_model_probs
+from hitl_triage.round_settings import ConfidenceConfig, TriageConfig
 
 ABSTAIN = -1
 END_MODEL = "end_model"
 END_MODEL_VOTE_AT = 0.9  # the end model "votes" in the dispute check when this sure
+CROWDLAB_FIT_MAX = 50_000  # rows CROWDLAB fits its annotator weights on (a uniform sample)
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,9 @@ class RoundInputs:
     Attributes:
         ids: ``n`` item ids; texts: ``n`` texts (None allowed).
         L: ``(n, m)`` int8 votes, ``-1`` abstain; names: ``m`` source names.
-        X: ``(n, d)`` sparse end-model features.
+        X: ``(n, d)`` sparse end-model features (text and, if configured, votes).
+        X_text: ``(n, d_text)`` the text features alone (None when no text has one); built
+            once per run, shared by the baselines.
     """
 
     ids: list[str]
@@ -71,13 +75,15 @@ class RoundInputs:
     L: np.ndarray
     names: list[str]
     X: sp.csr_matrix
+    X_text: sp.csr_matrix | None = None
 
     @classmethod
     def build(cls, config: TaskConfig, dataset: Dataset, L: np.ndarray, names: list[str]) -> RoundInputs:
         texts = dataset.items["text"].to_list()
-        X = build_features(texts, L, settings=config.confidence, n_classes=config.n_classes,
-                           spacy_pipeline=config.lfs.spacy_pipeline)
-        return cls(ids=dataset.ids, texts=texts, L=np.asarray(L, dtype=np.int8), names=list(names), X=X)
+        L = np.asarray(L, dtype=np.int8)
+        X_text = text_features(texts, settings=config.confidence, spacy_pipeline=config.lfs.spacy_pipeline)
+        X = combine_features(X_text, L, settings=config.confidence, n_classes=config.n_classes)
+        return cls(ids=dataset.ids, texts=texts, L=L, names=list(names), X=X, X_text=X_text)
 
 
 @dataclass(frozen=True)
@@ -129,7 +135,8 @@ def _quiet(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
         return fn(*args, **kwargs)
 
 
-def crowdlab_posterior(A: np.ndarray, pred_probs: np.ndarray, *, blind_cols: np.ndarray) -> tuple[np.ndarray, float | None, np.ndarray, pl.DataFrame]:
+def crowdlab_posterior(A: np.ndarray, pred_probs: np.ndarray, *, blind_cols: np.ndarray,
+                       random_state: int = 0) -> tuple[np.ndarray, float | None, np.ndarray, pl.DataFrame]:
     """CROWDLAB's posterior with the columns in ``blind_cols`` left out of every row.
 
     Args:
@@ -140,7 +147,9 @@ def crowdlab_posterior(A: np.ndarray, pred_probs: np.ndarray, *, blind_cols: np.
     Returns:
         ``(post (n, k), model_weight, annotator_weight (m,), annotator_stats)``. Rows with no
         label get ``pred_probs``. Weights are CROWDLAB's, the formula is cleanlab's
-        ``_get_post_pred_probs_and_weights`` (reproduced to leave columns out).
+        ``_get_post_pred_probs_and_weights`` (reproduced to leave columns out). Above
+        ``CROWDLAB_FIT_MAX`` labeled rows the weights are fitted on a uniform sample of them
+        (``random_state``) and the posterior formula is applied to every row.
     """
     n, k = pred_probs.shape
     post = pred_probs.copy()
@@ -151,8 +160,14 @@ def crowdlab_posterior(A: np.ndarray, pred_probs: np.ndarray, *, blind_cols: np.
                                        "agreement_with_consensus": pl.Float64})
     if used.sum() < 2 or multi.sum() < 2:
         return post, None, np.zeros(A.shape[1]), empty_stats
-    sub = A[has][:, used]
-    info = _quiet(get_label_quality_multiannotator, sub, pred_probs[has], return_weights=True,
+    fit_rows = np.flatnonzero(has)
+    if fit_rows.size > CROWDLAB_FIT_MAX:  # the weights are global: fit them on a uniform sample
+        rng = np.random.default_rng([random_state, 13])
+        fit_rows = np.sort(rng.choice(fit_rows, size=CROWDLAB_FIT_MAX, replace=False))
+    sub = A[fit_rows][:, used]
+    if ((~np.isnan(sub)).sum(axis=1) > 1).sum() < 2 or (~np.isnan(sub).all(axis=0)).sum() < 2:
+        return post, None, np.zeros(A.shape[1]), empty_stats
+    info = _quiet(get_label_quality_multiannotator, sub, pred_probs[fit_rows], return_weights=True,
                   return_detailed_quality=False, return_annotator_stats=True, verbose=False)
     model_weight = float(info["model_weight"])
     weights = np.zeros(A.shape[1])
@@ -235,19 +250,42 @@ def disputed_items(L: np.ndarray, strong: np.ndarray) -> np.ndarray:
 
 def reasons(L: np.ndarray, names: list[str], label: np.ndarray, rows: np.ndarray) -> list[dict[str, list[str]]]:
     """For each index in ``rows``: the sources that voted for ``label`` and those against."""
-    out = []
-    for i in rows:
-        votes = L[i]
-        out.append({
-            "for": [names[j] for j in np.flatnonzero(votes == label[i])],
-            "against": [names[j] for j in np.flatnonzero((votes != ABSTAIN) & (votes != label[i]))],
-        })
-    return out
+    frame = reason_columns(L[rows], names, np.asarray(label)[rows])
+    return [{"for": f, "against": a} for f, a in frame.iter_rows()]
 
 
-def _end_model_labels(config: TaskConfig, L: np.ndarray, known: np.ndarray, lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Training labels and weights: human labels, plus label-model labels where configured."""
-    settings = config.confidence
+def reason_columns(L: np.ndarray, names: list[str], label: np.ndarray) -> pl.DataFrame:
+    """Per item, the sources that voted for its label and those that voted against it.
+
+    Args:
+        L: ``(n, m)`` int votes, ``-1`` abstain; names: ``m`` source names.
+        label: ``(n,)`` int label per item.
+
+    Returns:
+        A frame of ``n`` rows with ``sources_for`` and ``sources_against`` (``list[str]``),
+        built with polars expressions (no Python loop over items).
+    """
+    n, m = L.shape
+    if m == 0 or n == 0:
+        empty = pl.Series([[]] * n, dtype=pl.List(pl.String))
+        return pl.DataFrame({"sources_for": empty, "sources_against": empty})
+    label = np.asarray(label).reshape(-1, 1)
+    agree = L == label
+    against = (L != ABSTAIN) & ~agree
+    frame = pl.DataFrame({**{f"a{j}": agree[:, j] for j in range(m)},
+                          **{f"d{j}": against[:, j] for j in range(m)}})
+    return frame.select(
+        pl.concat_list([pl.when(pl.col(f"a{j}")).then(pl.lit(name)) for j, name in enumerate(names)])
+        .list.drop_nulls().alias("sources_for"),
+        pl.concat_list([pl.when(pl.col(f"d{j}")).then(pl.lit(name)) for j, name in enumerate(names)])
+        .list.drop_nulls().alias("sources_against"),
+    )
+
+
+def _end_model_labels(settings: ConfidenceConfig, L: np.ndarray, known: np.ndarray, lm: np.ndarray,
+                      *, random_state: int) -> tuple[np.ndarray, np.ndarray]:
+    """Training labels and weights: human labels, plus label-model labels where configured
+    (at most ``settings.max_weak_labels`` of them, a uniform sample)."""
     covered = (L != ABSTAIN).any(axis=1) if L.shape[1] else np.zeros(L.shape[0], bool)
     few = (known >= 0).sum() < settings.min_human_labels
     weak_weight = 1.0 if few else settings.weak_label_weight
@@ -255,22 +293,37 @@ def _end_model_labels(config: TaskConfig, L: np.ndarray, known: np.ndarray, lm: 
     weights = np.where(known >= 0, 1.0, 0.0)
     if weak_weight > 0:
         weak = (known < 0) & covered
+        rows = np.flatnonzero(weak)
+        if rows.size > settings.max_weak_labels:
+            rng = np.random.default_rng([random_state, 11])
+            weak = np.zeros_like(weak)
+            weak[rng.choice(rows, size=settings.max_weak_labels, replace=False)] = True
         labels = np.where(weak, lm.argmax(axis=1), labels)
         weights = np.where(weak, weak_weight * lm.max(axis=1), weights)
     return labels, weights
 
 
+def row_index(ids: list[str], query: pl.Series) -> np.ndarray:
+    """``(len(query),)`` int64 position of each queried id in ``ids``, ``-1`` where absent
+    (a join, not a Python loop over items)."""
+    table = pl.DataFrame({"id": pl.Series(ids, dtype=pl.String)}).with_row_index("row")
+    found = pl.DataFrame({"id": query.cast(pl.String)}).join(table, on="id", how="left", maintain_order="left")
+    return found["row"].fill_null(-1).cast(pl.Int64).to_numpy()
+
+
 def human_columns(answers: pl.DataFrame, ids: list[str]) -> tuple[np.ndarray, list[str]]:
-    """``(n, r)`` float labels per human reviewer (NaN = not answered) and reviewer names."""
+    """``(n, r)`` float labels per human reviewer (NaN = not answered) and reviewer names.
+
+    Where a reviewer answered an item more than once, the last answer in table order counts.
+    """
     if answers.is_empty():
         return np.empty((len(ids), 0)), []
-    index = {item: i for i, item in enumerate(ids)}
     names = sorted(set(answers["reviewer"].to_list()))
     H = np.full((len(ids), len(names)), np.nan)
-    col = {name: j for j, name in enumerate(names)}
-    for item, label, reviewer in answers.select("id", "label", "reviewer").iter_rows():
-        if item in index:
-            H[index[item], col[reviewer]] = label
+    rows = row_index(ids, answers["id"])
+    cols = np.searchsorted(np.array(names, dtype=object), answers["reviewer"].to_numpy())
+    ok = rows >= 0
+    H[rows[ok], cols[ok]] = answers["label"].to_numpy()[ok]
     return H, names
 
 
@@ -283,36 +336,65 @@ def compute_evidence(
     answers: pl.DataFrame | None = None,
     random_state: int = 0,
 ) -> Evidence:
-    """One round's evidence from the votes, the text and every human label so far.
+    """:func:`evidence_from_arrays` with a task config's settings and the run's inputs.
 
     Args:
+        answers: the answers table (for per-reviewer annotator columns); None = one column.
+    """
+    human = human_columns(answers, inputs.ids)[0] if answers is not None and answers.height else None
+    return evidence_from_arrays(
+        inputs.L, inputs.X, known, names=inputs.names, n_classes=config.n_classes,
+        label_model=config.label_model, confidence=config.confidence, triage=config.triage,
+        audited=audited, human=human, random_state=random_state,
+    )
+
+
+def evidence_from_arrays(
+    L: np.ndarray,
+    X: sp.csr_matrix,
+    known: np.ndarray,
+    *,
+    names: list[str],
+    n_classes: int,
+    label_model: LabelModelConfig,
+    confidence: ConfidenceConfig,
+    triage: TriageConfig,
+    audited: np.ndarray | None = None,
+    human: np.ndarray | None = None,
+    random_state: int = 0,
+) -> Evidence:
+    """One round's evidence from the votes, the text features and every human label so far.
+
+    Args:
+        L: ``(n, m)`` int8 votes, ``-1`` abstain; names: the ``m`` source names.
+        X: ``(n, d)`` sparse end-model features (see :func:`hitl_triage.endmodel.build_features`).
         known: ``(n,)`` int64 human label per item, ``-1`` where none.
         audited: ``(n,)`` bool, items labeled through the uniform audit. Only they set the label
             model's class balance: reviewed items are chosen for being hard, so their classes
             are a biased sample. None = every known label.
-        answers: the answers table (for per-reviewer annotator columns); None = one column.
+        human: ``(n, r)`` float labels per reviewer (NaN = none) for CROWDLAB's annotator
+            columns; None = one column built from ``known``.
     """
-    k = config.n_classes
-    L = inputs.L
+    k = n_classes
     balance_labels = known if audited is None else np.where(audited, known, -1)
-    lm = fit_label_model_probs(config.label_model, L, n_classes=config.n_classes,
-                               y_known=balance_labels, random_state=random_state)
-    labels, weights = _end_model_labels(config, L, known, lm)
+    lm = fit_label_model_probs(label_model, L, n_classes=k, y_known=balance_labels,
+                               random_state=random_state)
+    labels, weights = _end_model_labels(confidence, L, known, lm, random_state=random_state)
     if ((labels >= 0) & (weights > 0)).sum() >= 2 and np.unique(labels[labels >= 0]).size >= 1:
-        end = out_of_fold_probs(inputs.X, labels, weights, n_classes=k, settings=config.confidence,
+        end = out_of_fold_probs(X, labels, weights, n_classes=k, settings=confidence,
                                 random_state=random_state)
     else:  # nothing to learn from yet (every source abstains, no human label)
         end = lm.copy()
-    if answers is not None and answers.height:
-        H, reviewers = human_columns(answers, inputs.ids)
+    if human is not None:
+        H = human
     else:
         H = np.where(known >= 0, known, np.nan).astype(np.float64)[:, None]
-        reviewers = ["human"] if (known >= 0).any() else []
-        H = H if reviewers else np.empty((len(known), 0))
+        H = H if (known >= 0).any() else np.empty((len(known), 0))
     A = np.hstack([annotator_matrix(L), H])
     blind = np.r_[np.zeros(L.shape[1], bool), np.ones(H.shape[1], bool)]
-    crowd, model_weight, weights_a, stats = crowdlab_posterior(A, end, blind_cols=blind)
-    probs = crowd if config.confidence.combine == "crowdlab" else end
+    crowd, model_weight, weights_a, stats = crowdlab_posterior(A, end, blind_cols=blind,
+                                                               random_state=random_state)
+    probs = crowd if confidence.combine == "crowdlab" else end
     guess = probs.argmax(axis=1)
     guess_score = probs.max(axis=1)
     is_known = known >= 0
@@ -321,22 +403,22 @@ def compute_evidence(
     # The value of a label is judged on CROWDLAB's posterior even when the end model scores:
     # it adds the sources' disagreement to the model's uncertainty (which is what makes an
     # answer informative), and measured the better review order on every WRENCH set.
-    value = np.where(is_known, 0.0, review_value(annotator_matrix(L), crowd, order=config.triage.review_order))
+    value = np.where(is_known, 0.0, review_value(annotator_matrix(L), crowd, order=triage.review_order))
     end_vote = np.where(end.max(axis=1) >= END_MODEL_VOTE_AT, end.argmax(axis=1), ABSTAIN)
     L_plus = np.hstack([L, end_vote[:, None]]).astype(np.int64)
-    strong = strong_sources(L_plus, known, min_accuracy=config.triage.strong_source_accuracy,
-                            min_labels=config.triage.strong_source_min_labels)
+    strong = strong_sources(L_plus, known, min_accuracy=triage.strong_source_accuracy,
+                            min_labels=triage.strong_source_min_labels)
     disputed = disputed_items(L_plus, strong)
     n_known, acc = source_accuracy(L_plus, known)
-    names = [*inputs.names, END_MODEL]
+    all_names = [*names, END_MODEL]
     quality = {j: (q, a) for j, q, a in stats.iter_rows()}
     source_quality = pl.DataFrame({
-        "source": names,
-        "coverage": (L_plus != ABSTAIN).mean(axis=0) if L_plus.size else np.zeros(len(names)),
+        "source": all_names,
+        "coverage": (L_plus != ABSTAIN).mean(axis=0) if L_plus.size else np.zeros(len(all_names)),
         "n_human_labeled": n_known.astype(np.int64),
         "human_accuracy": acc,
-        "crowdlab_weight": [float(weights_a[j]) if j < L.shape[1] else (model_weight or 0.0) for j in range(len(names))],
-        "crowdlab_quality": [quality.get(j, (None, None))[0] for j in range(len(names))],
+        "crowdlab_weight": [float(weights_a[j]) if j < L.shape[1] else (model_weight or 0.0) for j in range(len(all_names))],
+        "crowdlab_quality": [quality.get(j, (None, None))[0] for j in range(len(all_names))],
         "strong": strong,
     }, schema_overrides={"crowdlab_quality": pl.Float64})
     return Evidence(probs=probs, guess=guess, guess_score=guess_score, label=label, score=score,

@@ -24,13 +24,13 @@ import contextlib
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, StratifiedKFold
 from threadpoolctl import threadpool_limits
 
 from hitl_triage.errors import HitlTriageError
 from hitl_triage.round_settings import ConfidenceConfig
+from hitl_triage.textfeatures import tfidf_matrix
 
 ABSTAIN = -1
 
@@ -52,6 +52,53 @@ def _spacy_vectors(texts: list[str], pipeline: str) -> np.ndarray:
     return np.vstack([d.vector for d in docs]).astype(np.float64)
 
 
+def text_features(
+    texts: list[str | None],
+    *,
+    settings: ConfidenceConfig,
+    spacy_pipeline: str = "blank:en",
+) -> sp.csr_matrix | None:
+    """The text part of the end model's design matrix (built once per run and shared).
+
+    Args:
+        texts: ``n_items`` texts (None or empty allowed: such rows are all zero).
+
+    Returns:
+        ``(n_items, n_features)`` sparse float matrix: TF-IDF word and character n-grams
+        (:func:`hitl_triage.textfeatures.tfidf_matrix`, identical to scikit-learn's
+        ``TfidfVectorizer``) or spaCy document vectors; None when no text has a feature.
+    """
+    clean = [t or "" for t in texts]
+    blocks: list[sp.spmatrix] = []
+    if settings.features == "spacy":
+        blocks.append(sp.csr_matrix(_spacy_vectors(clean, spacy_pipeline)))
+    elif any(t.strip() for t in clean):
+        with contextlib.suppress(ValueError):  # nothing but punctuation: no word features
+            blocks.append(tfidf_matrix(clean, analyzer="word", ngram_range=settings.word_ngrams,
+                                       max_features=settings.max_features)[0])
+        if settings.char_ngrams is not None:
+            with contextlib.suppress(ValueError):
+                blocks.append(tfidf_matrix(clean, analyzer="char_wb", ngram_range=settings.char_ngrams,
+                                           min_df=min(3, len(clean)), max_features=settings.max_features)[0])
+    return sp.hstack(blocks).tocsr() if blocks else None
+
+
+def vote_block(L: np.ndarray, n_classes: int) -> sp.csr_matrix:
+    """``(n_items, n_sources * n_classes)`` one-hot votes (class-major column blocks)."""
+    return sp.hstack([sp.csr_matrix((L == c).astype(np.float64)) for c in range(n_classes)]).tocsr()
+
+
+def combine_features(text: sp.csr_matrix | None, L: np.ndarray, *, settings: ConfidenceConfig,
+                     n_classes: int) -> sp.csr_matrix:
+    """The end model's design matrix from prebuilt text features and the votes."""
+    blocks: list[sp.spmatrix] = [] if text is None else [text]
+    if settings.vote_features and L.shape[1]:
+        blocks.append(vote_block(L, n_classes))
+    if not blocks:
+        return sp.csr_matrix(np.ones((L.shape[0], 1)))
+    return sp.hstack(blocks).tocsr()
+
+
 def build_features(
     texts: list[str | None],
     L: np.ndarray,
@@ -60,7 +107,8 @@ def build_features(
     n_classes: int,
     spacy_pipeline: str = "blank:en",
 ) -> sp.csr_matrix:
-    """The end model's design matrix.
+    """The end model's design matrix: :func:`text_features` and, with ``vote_features``, the
+    one-hot votes.
 
     Args:
         texts: ``n_items`` texts (None or empty allowed: such rows have only vote features).
@@ -69,26 +117,8 @@ def build_features(
     Returns:
         ``(n_items, n_features)`` sparse float matrix.
     """
-    clean = [t or "" for t in texts]
-    blocks: list[sp.spmatrix] = []
-    if settings.features == "spacy":
-        blocks.append(sp.csr_matrix(_spacy_vectors(clean, spacy_pipeline)))
-    elif any(t.strip() for t in clean):
-        word = TfidfVectorizer(ngram_range=settings.word_ngrams, sublinear_tf=True,
-                               max_features=settings.max_features)
-        with contextlib.suppress(ValueError):  # nothing but punctuation: no word features
-            blocks.append(word.fit_transform(clean))
-        if settings.char_ngrams is not None:
-            char = TfidfVectorizer(analyzer="char_wb", ngram_range=settings.char_ngrams,
-                                   sublinear_tf=True, min_df=min(3, len(clean)),
-                                   max_features=settings.max_features)
-            with contextlib.suppress(ValueError):
-                blocks.append(char.fit_transform(clean))
-    if settings.vote_features and L.shape[1]:
-        blocks.append(sp.hstack([sp.csr_matrix((L == c).astype(np.float64)) for c in range(n_classes)]))
-    if not blocks:
-        return sp.csr_matrix(np.ones((len(clean), 1)))
-    return sp.hstack(blocks).tocsr()
+    text = text_features(texts, settings=settings, spacy_pipeline=spacy_pipeline)
+    return combine_features(text, np.asarray(L), settings=settings, n_classes=n_classes)
 
 
 def _classifier(settings: ConfidenceConfig) -> LogisticRegression:

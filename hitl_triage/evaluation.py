@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from hitl_triage.confidence import RoundInputs
 from hitl_triage.config import TaskConfig
-from hitl_triage.endmodel import build_features
+from hitl_triage.endmodel import combine_features
 from hitl_triage.labelmodel import fit_label_model_probs
 
 BASELINES = ("no_human", "naive", "random", "supervised")
@@ -53,8 +53,8 @@ class Baselines:
         self.lm_ = fit_label_model_probs(config.label_model, inputs.L, n_classes=config.n_classes,
                                          random_state=random_state)
         text_only = config.confidence.model_copy(update={"vote_features": False})
-        self.X_ = build_features(inputs.texts, inputs.L, settings=text_only, n_classes=config.n_classes,
-                                 spacy_pipeline=config.lfs.spacy_pipeline)
+        # the run's text features, built once; a constant column when no text has a feature
+        self.X_ = combine_features(inputs.X_text, inputs.L, settings=text_only, n_classes=config.n_classes)
         n = gold.size
         self.random_order_ = np.random.default_rng([random_state, 7]).permutation(n)
         self.naive_order_ = np.argsort(self.lm_.max(axis=1), kind="stable")

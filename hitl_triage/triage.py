@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.stats import beta as beta_dist
 
 ACCEPT, REVIEW, AUDIT, DEFER, HUMAN = "accept", "review", "audit", "defer", "human"
@@ -154,26 +155,119 @@ class Routing:
     n_disputed: int
 
 
-def diverse_top(order: np.ndarray, features: Any, size: int, *, max_similarity: float) -> np.ndarray:
-    """The first ``size`` indices of ``order``, skipping near-duplicates of earlier picks."""
-    if size <= 0:
-        return order[:0]
-    rows = features[order]
+EXACT_PAIRS_MAX = 5000
+"""Above this many candidates, near-duplicate pairs are found by locality-sensitive hashing."""
+
+
+def _normalized(rows: sp.csr_matrix) -> sp.csr_matrix:
     norms = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0
-    chosen: list[int] = []
-    skipped: list[int] = []
-    for pos in range(order.size):
-        if len(chosen) >= size:
-            break
-        if chosen:
-            sims = (rows[chosen] @ rows[pos].T).toarray().ravel() / (norms[chosen] * norms[pos])
-            if sims.max() > max_similarity:
-                skipped.append(pos)
-                continue
-        chosen.append(pos)
-    picks = chosen + skipped[: size - len(chosen)]
-    return order[np.array(picks, dtype=np.int64)]
+    return sp.csr_matrix(sp.diags(1.0 / norms) @ rows)
+
+
+def _exact_pairs(R: sp.csr_matrix, threshold: float, chunk: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``(i, j)``, ``i < j``, of rows of the L2-normalized ``R`` with cosine > threshold."""
+    first: list[np.ndarray] = []
+    second: list[np.ndarray] = []
+    RT = R.T.tocsc()
+    for start in range(0, R.shape[0], chunk):  # loop over blocks of rows, bounded memory
+        block = (R[start:start + chunk] @ RT).tocoo()
+        keep = (block.data > threshold) & (block.row + start < block.col)
+        first.append(block.row[keep].astype(np.int64) + start)
+        second.append(block.col[keep].astype(np.int64))
+    return np.concatenate(first), np.concatenate(second)
+
+
+def _hashed_signs(indices: np.ndarray, salt: int) -> np.ndarray:
+    """A pseudo-random sign (+1/-1) per feature index for hyperplane ``salt`` (splitmix64)."""
+    z = indices.astype(np.uint64) + np.uint64((salt + 1) * 0x9E3779B97F4A7C15 % 2**64)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    return np.where(z & np.uint64(1), 1.0, -1.0)
+
+
+def _lsh_pairs(R: sp.csr_matrix, threshold: float, *, bands: int = 8, bits: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Near-duplicate pairs by random-hyperplane LSH (SimHash), verified exactly.
+
+    Rows whose signatures agree on every bit of at least one band become candidate pairs;
+    each candidate's exact cosine is then compared with ``threshold``. Linear in the number of
+    rows plus candidate pairs; pairs of high similarity (near-copies) are found with high
+    probability, pairs just above a low threshold may be missed.
+    """
+    n = R.shape[0]
+    R = R.tocsr()
+    used, local = np.unique(R.indices, return_inverse=True)
+    compact = sp.csr_matrix((R.data, local.ravel(), R.indptr), shape=(n, used.size))
+    weights = 1 << np.arange(bits - 1, -1, -1, dtype=np.int64)
+    first: list[np.ndarray] = []
+    second: list[np.ndarray] = []
+    for band in range(bands):
+        planes = np.stack([_hashed_signs(used, band * bits + bit) for bit in range(bits)], axis=1)
+        key = ((compact @ planes) > 0).astype(np.int64) @ weights
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+        starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+        sizes = np.diff(np.r_[starts, n])
+        for size in np.unique(sizes[sizes > 1]):  # pairs within each bucket, by bucket size
+            groups = order[starts[sizes == size][:, None] + np.arange(size)[None, :]]
+            a, b = np.triu_indices(size, k=1)
+            first.append(groups[:, a].ravel())
+            second.append(groups[:, b].ravel())
+    if not first:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    i, j = np.concatenate(first), np.concatenate(second)
+    lo, hi = np.minimum(i, j), np.maximum(i, j)
+    pairs = np.unique(np.c_[lo, hi], axis=0)
+    lo, hi = pairs[:, 0], pairs[:, 1]
+    sims = np.asarray(R[lo].multiply(R[hi]).sum(axis=1)).ravel()
+    keep = sims > threshold
+    return lo[keep], hi[keep]
+
+
+def greedy_keep(n: int, earlier: np.ndarray, later: np.ndarray) -> np.ndarray:
+    """``(n,)`` bool: the greedy scan's picks when item ``later[p]`` must be skipped if item
+    ``earlier[p]`` (``earlier[p] < later[p]``) was picked.
+
+    Equal to scanning items in order and picking each one with no picked earlier neighbour,
+    but resolved in vectorized passes: an item is decided once all its earlier neighbours are.
+    """
+    state = np.zeros(n, dtype=np.int8)  # 0 undecided, 1 picked, -1 skipped
+    undecided_deps = np.bincount(later, minlength=n)
+    state[undecided_deps == 0] = 1
+    while (state == 0).any():
+        picked_before = np.bincount(later[state[earlier] == 1], minlength=n) > 0
+        pending = np.bincount(later[state[earlier] == 0], minlength=n)
+        skip = (state == 0) & picked_before
+        pick = (state == 0) & ~picked_before & (pending == 0)
+        if not (skip.any() or pick.any()):  # cannot happen for earlier < later; guard anyway
+            raise RuntimeError("greedy_keep: dependency cycle")
+        state[skip] = -1
+        state[pick] = 1
+    return state == 1
+
+
+def diverse_top(order: np.ndarray, features: Any, size: int, *, max_similarity: float) -> np.ndarray:
+    """The first ``size`` indices of ``order``, skipping near-duplicates of earlier picks.
+
+    An item is skipped when its cosine similarity to an item already picked exceeds
+    ``max_similarity``; when too few remain, skipped items fill up in order. Only a prefix of
+    ``order`` can matter (at most ``max(4 * size, EXACT_PAIRS_MAX)`` items). Pairs are found
+    exactly up to ``EXACT_PAIRS_MAX`` candidates and by LSH above (see :func:`_lsh_pairs`), so
+    the cost grows near-linearly with the batch instead of with its square.
+    """
+    if size <= 0:
+        return order[:0]
+    prefix = order[: max(4 * size, EXACT_PAIRS_MAX)]
+    R = _normalized(sp.csr_matrix(features[prefix]))
+    if prefix.size <= EXACT_PAIRS_MAX:
+        earlier, later = _exact_pairs(R, max_similarity)
+    else:
+        earlier, later = _lsh_pairs(R, max_similarity)
+    keep = greedy_keep(prefix.size, earlier, later)
+    chosen = np.flatnonzero(keep)[:size]
+    skipped = np.flatnonzero(~keep)[: size - chosen.size]
+    return prefix[np.r_[chosen, skipped]]
 
 
 def draw_audit(unlabeled: np.ndarray, size: int, *, rng: np.random.Generator) -> np.ndarray:
