@@ -207,7 +207,8 @@ class _Pool:
     def _start(self, slot: int, task: tuple[int, int] | None) -> _Worker:
         ctx = multiprocessing.get_context("fork")
         here, there = ctx.Pipe()
-        lock = ctx.Lock()
+        # the lock keeps the watchdog from killing a worker in the middle of a message
+        lock = ctx.Lock() if self.hard_s is not None else contextlib.nullcontext()
         process = ctx.Process(target=self._serve, args=(slot, there, lock))
         process.start()
         there.close()  # so that a dead worker reads as EOF here
@@ -270,6 +271,7 @@ class _Pool:
     def run(self, progress: Progress | None) -> RowVotes:
         n = self.todo.shape[0]
         workers: list[_Worker] = []
+        reported = 0
         try:
             for slot in range(self.n_workers):
                 workers.append(self._start(slot, None))
@@ -284,7 +286,8 @@ class _Pool:
                                       f"worker process died (exit code {process.exitcode})")
                 for slot in range(len(workers)):
                     self._watch(slot, workers)
-                report(progress, STAGE, int(self.done.sum()), n)
+                if (done := int(self.done.sum())) != reported:
+                    report(progress, STAGE, reported := done, n)
             report(progress, STAGE, n, n)
             return RowVotes(self.votes.copy(), self.errors, self.bad)
         finally:
