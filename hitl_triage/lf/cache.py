@@ -80,13 +80,13 @@ def _names(code: types.CodeType) -> list[str]:
     return names
 
 
-def _describe(value: Any, seen: set[int]) -> str:
+def _describe(value: Any, seen: dict[int, Any]) -> str:
     """A text that is the same in every process exactly when ``value`` is the same."""
     if value is None or isinstance(value, bool | int | float | complex | str | bytes):
         return repr(value)
     if id(value) in seen:
         return "<cycle>"
-    seen.add(id(value))
+    seen[id(value)] = value  # kept alive: a temporary's id must not be reused while hashing
     if isinstance(value, list | tuple):
         return f"{type(value).__name__}[{','.join(_describe(v, seen) for v in value)}]"
     if isinstance(value, set | frozenset):
@@ -126,7 +126,7 @@ def _class_source(cls: type) -> str:
         return f"class {cls.__qualname__}"
 
 
-def _function_source(func: Any, seen: set[int]) -> str:
+def _function_source(func: Any, seen: dict[int, Any]) -> str:
     """Source of ``func`` and a description of every module-level value it reads."""
     if isinstance(func, functools.partial):
         return _describe(func.func, seen) + _describe((func.args, func.keywords), seen)
@@ -134,7 +134,7 @@ def _function_source(func: Any, seen: set[int]) -> str:
         module = sys.modules.get(getattr(func, "__module__", "") or "")
         version = _version(module) if module is not None else ""
         return f"function {getattr(func, '__module__', '')}.{func.__qualname__} {version}"
-    seen.add(id(func))
+    seen[id(func)] = func
     code = func.__code__
     try:
         parts = [inspect.getsource(func)]
@@ -164,7 +164,7 @@ def fingerprint(lf: ExpressionLF | LabelingFunction, *, spacy_pipeline: str) -> 
     if isinstance(lf, ExpressionLF):
         body = "expr:" + lf.expr.meta.serialize(format="json")
     else:
-        seen: set[int] = set()
+        seen: dict[int, Any] = {}
         pre = [] if uses_doc(lf) else [_describe(p, seen) for p in getattr(lf, "_pre", [])]
         body = "row:" + "\n".join([
             _function_source(lf._f, seen),  # snorkel keeps the user's function in _f

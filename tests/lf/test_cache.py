@@ -131,3 +131,26 @@ def test_fingerprints_are_the_same_in_every_process() -> None:
                          capture_output=True, text=True, timeout=120).stdout.split()
     here = [fingerprint(lf, spacy_pipeline="blank:en") for lf in load_lfs([BUNDLED]).row]
     assert out == here and len(here) == 4
+
+
+def test_values_reached_only_through_default_arguments_are_in_the_key(tmp_path: Path) -> None:
+    source = '''
+from hitl_triage.lf import ABSTAIN, labeling_function
+
+FAN = ("love",)
+
+
+def has_any(text, words=FAN):
+    return any(w in text for w in words)
+
+
+@labeling_function()
+def fan(x, threshold=1):
+    return 0 if has_any(x.text.lower()) else ABSTAIN
+'''
+    config = make_task(tmp_path, lf_source=source, texts=TEXTS, gold=None)
+    assert _column(_apply(config), "fan") == [-1, -1, 0, -1, -1]
+    _edit(tmp_path / "lfs" / "task_lfs.py", 'FAN = ("love",)', 'FAN = ("love", "beautiful")')
+    edited = _apply(config)
+    assert edited.recomputed == ["fan"]
+    assert _column(edited, "fan") == [-1, -1, 0, -1, 0]
