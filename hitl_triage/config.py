@@ -126,6 +126,11 @@ class LFConfig(StrictModel):
         description="An installed spaCy pipeline name (e.g. en_core_web_sm) or blank:<lang>.",
     )
     spacy_batch_size: Annotated[int, Field(ge=1)] = 256
+    timeout_s: Annotated[float, Field(gt=0, le=86_400)] | None = Field(
+        default=None,
+        description="Seconds a row LF may take on one item; past that the item gets an abstain "
+        "and the timeout is recorded in lf_errors.jsonl. None: no limit.",
+    )
 
     @field_validator("modules")
     @classmethod

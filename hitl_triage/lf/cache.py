@@ -1,13 +1,24 @@
-"""The vote cache: one file per labeling function, keyed by the LF's source and each item.
+"""The vote cache: one file per labeling function, keyed by everything the LF's votes depend on.
 
 A cached vote is reused when the LF's fingerprint is unchanged and the item has the same id
 and the same text. Editing one LF changes only its fingerprint, so only it is re-applied; new
 items are applied by every LF, old ones are not.
 
-The fingerprint of a row LF hashes its function's source, the source of module-level functions
-it calls (one level deep, recursively), its resources, closure values and preprocessors, and the
-spaCy pipeline when it reads ``x.doc``. An expression LF's fingerprint is its serialized
-expression.
+What the fingerprint of a row LF covers (read from the function, not from the whole module, so
+that editing one LF or its constants leaves the other LFs' votes cached):
+
+* the source of the LF's function, its default arguments, closure values and resources, its
+  preprocessors, and the spaCy pipeline when it reads ``x.doc``;
+* every module-level name the function reads (its code's ``co_names``, nested functions,
+  lambdas and comprehensions included): constants by value (sets sorted, so the key is the same
+  in every process), functions and classes of the user's own files by source, followed
+  recursively through the globals *they* read; a user module read as ``helpers.WORDS`` by
+  the attributes read; a library module by its name and version; other objects by a hash of
+  their pickle (if they cannot be pickled, by type only).
+
+Not covered: what an LF reads at call time from outside Python values (a file, a database, the
+network), and objects mutated at call time. An expression LF's fingerprint is its serialized
+expression; its values are part of it.
 """
 
 from __future__ import annotations
@@ -16,6 +27,11 @@ import functools
 import hashlib
 import inspect
 import json
+import os
+import pickle
+import re
+import sys
+import sysconfig
 import types
 from pathlib import Path
 from typing import Any
@@ -23,54 +39,136 @@ from typing import Any
 import numpy as np
 import polars as pl
 from snorkel.labeling import LabelingFunction
+from snorkel.map.core import BaseMapper
 
 from hitl_triage.lf.kinds import ExpressionLF, uses_doc
 from hitl_triage.rundir import write_frame, write_json
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: expression LF outputs are checked; module-level values in the key
+_MISSING = object()
 
 
-def _function_source(func: Any, seen: set[int]) -> str:
-    """Source of ``func`` plus that of same-module functions it references by global name."""
-    if id(func) in seen:
-        return ""
-    seen.add(id(func))
-    if isinstance(func, functools.partial):
-        return _function_source(func.func, seen) + repr((func.args, sorted(func.keywords.items())))
-    parts: list[str] = []
+@functools.cache
+def _library_dirs() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    dirs = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    dirs.add(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # hitl_triage itself
+    return tuple(os.path.realpath(d) + os.sep for d in dirs)
+
+
+def _is_user_code(obj: Any) -> bool:
+    """True for a function, class or module defined in a file of the user's (not a library)."""
+    code = getattr(obj, "__code__", None)
     try:
-        parts.append(inspect.getsource(func))
+        filename = code.co_filename if code is not None else inspect.getfile(obj)
+    except (TypeError, OSError):
+        return False  # built-in
+    return not os.path.realpath(filename).startswith(_library_dirs())
+
+
+def _version(module: types.ModuleType) -> str:
+    top = sys.modules.get(module.__name__.partition(".")[0], module)
+    return str(getattr(top, "__version__", ""))
+
+
+def _names(code: types.CodeType) -> list[str]:
+    """Global and attribute names read by ``code`` and the code objects nested in it."""
+    names = list(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names += _names(const)
+    return names
+
+
+def _describe(value: Any, seen: dict[int, Any]) -> str:
+    """A text that is the same in every process exactly when ``value`` is the same."""
+    if value is None or isinstance(value, bool | int | float | complex | str | bytes):
+        return repr(value)
+    if id(value) in seen:
+        return "<cycle>"
+    seen[id(value)] = value  # kept alive: a temporary's id must not be reused while hashing
+    if isinstance(value, list | tuple):
+        return f"{type(value).__name__}[{','.join(_describe(v, seen) for v in value)}]"
+    if isinstance(value, set | frozenset):
+        return f"set[{','.join(sorted(_describe(v, seen) for v in value))}]"
+    if isinstance(value, dict):
+        items = (f"{_describe(k, seen)}:{_describe(v, seen)}" for k, v in value.items())
+        return f"dict{{{','.join(items)}}}"
+    if isinstance(value, types.FunctionType | functools.partial):
+        return _function_source(value, seen)
+    if isinstance(value, LabelingFunction):
+        return "lf:" + _function_source(value._f, seen) + _describe(value._resources, seen)
+    if isinstance(value, ExpressionLF):
+        return "expr:" + value.expr.meta.serialize(format="json")
+    if isinstance(value, pl.Expr):
+        return "expr:" + value.meta.serialize(format="json")
+    if isinstance(value, re.Pattern):
+        return f"re({value.pattern!r},{value.flags})"
+    if isinstance(value, np.ndarray):
+        return f"ndarray({value.dtype},{value.shape},{hashlib.sha256(value.tobytes()).hexdigest()})"
+    if isinstance(value, types.ModuleType):
+        return f"module {value.__name__} {_version(value)}"
+    if isinstance(value, type):
+        return _class_source(value) if _is_user_code(value) else f"class {value.__qualname__}"
+    if isinstance(value, BaseMapper) or _is_user_code(type(value)):
+        state = {k: v for k, v in vars(value).items() if k != "_cache"}  # snorkel's memo cache
+        return f"{_describe(type(value), seen)}({_describe(state, seen)})"
+    try:
+        return f"{type(value).__qualname__}:{hashlib.sha256(pickle.dumps(value)).hexdigest()}"
+    except Exception:
+        return f"{type(value).__module__}.{type(value).__qualname__}"  # opaque: by type only
+
+
+def _class_source(cls: type) -> str:
+    try:
+        return inspect.getsource(cls)
     except (OSError, TypeError):
-        code = getattr(func, "__code__", None)
-        parts.append(code.co_code.hex() + repr(code.co_consts) if code else repr(func))
-    code = getattr(func, "__code__", None)
-    if code is None:
-        return "".join(parts)
-    for cell in getattr(func, "__closure__", None) or ():
+        return f"class {cls.__qualname__}"
+
+
+def _function_source(func: Any, seen: dict[int, Any]) -> str:
+    """Source of ``func`` and a description of every module-level value it reads."""
+    if isinstance(func, functools.partial):
+        return _describe(func.func, seen) + _describe((func.args, func.keywords), seen)
+    if not _is_user_code(func):
+        module = sys.modules.get(getattr(func, "__module__", "") or "")
+        version = _version(module) if module is not None else ""
+        return f"function {getattr(func, '__module__', '')}.{func.__qualname__} {version}"
+    seen[id(func)] = func
+    code = func.__code__
+    try:
+        parts = [inspect.getsource(func)]
+    except (OSError, TypeError):
+        parts = [code.co_code.hex() + repr(code.co_consts)]
+    parts.append(_describe((func.__defaults__, func.__kwdefaults__), seen))
+    for cell in func.__closure__ or ():
         try:
-            value = cell.cell_contents
-        except ValueError:
+            parts.append(_describe(cell.cell_contents, seen))
+        except ValueError:  # an empty cell
             continue
-        parts.append(_function_source(value, seen) if callable(value) else repr(value))
-    module_globals = getattr(func, "__globals__", {})
-    for name in code.co_names:
-        value = module_globals.get(name)
-        if isinstance(value, types.FunctionType) and value.__module__ == func.__module__:
-            parts.append(_function_source(value, seen))
+    module_globals = func.__globals__
+    for name in sorted(set(_names(code))):
+        value = module_globals.get(name, _MISSING)
+        if value is _MISSING or id(value) in seen:
+            continue
+        if isinstance(value, types.ModuleType) and _is_user_code(value):
+            read = {a: getattr(value, a) for a in sorted(set(_names(code))) if hasattr(value, a)}
+            parts.append(f"{name}=module {value.__name__}:{_describe(read, seen)}")
+        else:
+            parts.append(f"{name}={_describe(value, seen)}")
     return "\n".join(parts)
 
 
 def fingerprint(lf: ExpressionLF | LabelingFunction, *, spacy_pipeline: str) -> str:
-    """A stable hash that changes when the LF's behaviour may have changed."""
+    """A stable hash that changes when the LF's behaviour may have changed (see the module doc)."""
     if isinstance(lf, ExpressionLF):
         body = "expr:" + lf.expr.meta.serialize(format="json")
     else:
-        seen: set[int] = set()
-        pre = [_function_source(type(p), seen) + repr(vars(p)) for p in getattr(lf, "_pre", [])
-               if not uses_doc(lf)]
+        seen: dict[int, Any] = {}
+        pre = [] if uses_doc(lf) else [_describe(p, seen) for p in getattr(lf, "_pre", [])]
         body = "row:" + "\n".join([
             _function_source(lf._f, seen),  # snorkel keeps the user's function in _f
-            repr(sorted((k, repr(v)) for k, v in lf._resources.items())),
+            _describe(lf._resources, seen),
             *pre,
             f"spacy={spacy_pipeline}" if uses_doc(lf) else "",
         ])

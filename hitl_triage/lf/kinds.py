@@ -120,12 +120,23 @@ def keyword_lf(
 
 
 def regex_lf(name: str, pattern: str, label: int, *, field: str = TEXT) -> ExpressionLF:
-    """Vote ``label`` when ``field`` matches the regex ``pattern`` (Rust regex syntax), else abstain."""
+    """Vote ``label`` when ``field`` matches the regex ``pattern``, else abstain.
+
+    The pattern is run by polars, that is by Rust's ``regex`` crate: no look-around and no
+    backreferences. It is checked here by that same engine, so a pattern Python's ``re`` would
+    accept but polars cannot run fails at definition instead of abstaining on every row.
+    """
+    expr = pl.when(pl.col(field).str.contains(pattern)).then(pl.lit(label))
     try:
-        re.compile(pattern.replace("(?i)", ""))
-    except re.error as exc:
-        raise LabelingFunctionError(f"regex LF {name!r}: invalid pattern {pattern!r}: {exc}") from None
-    return ExpressionLF(name, pl.when(pl.col(field).str.contains(pattern)).then(pl.lit(label)))
+        pl.DataFrame({field: [""]}, schema={field: pl.String}).select(expr)
+    except pl.exceptions.PolarsError as exc:
+        lines = str(exc).strip().splitlines()
+        reason = next((ln for ln in lines if ln.startswith("error:")), lines[0] if lines else "")
+        raise LabelingFunctionError(
+            f"regex LF {name!r}: invalid pattern {pattern!r} for polars' regex engine (Rust "
+            f"regex syntax: no look-around, no backreferences): {reason.removeprefix('error: ')}"
+        ) from None
+    return ExpressionLF(name, expr)
 
 
 def uses_doc(lf: LabelingFunction) -> bool:

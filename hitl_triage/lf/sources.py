@@ -60,6 +60,7 @@ def apply_sources(config: TaskConfig, dataset: Dataset, *, progress: Progress | 
         spacy_pipeline=config.lfs.spacy_pipeline,
         spacy_batch_size=config.lfs.spacy_batch_size,
         cache=VoteCache(config.out_dir / "votes"),
+        timeout_s=config.lfs.timeout_s,
         progress=progress,
     )
     blocks = [applied.L, dataset.precomputed_L]
