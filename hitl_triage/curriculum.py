@@ -118,11 +118,11 @@ def _routed_ids(run_dir: Path, upto: int, route: str) -> set[str]:
 
 
 def _sync_store(config: TaskConfig) -> Any:
-    """Open the review store and merge its settled answers into the answers table."""
+    """Open the review store and make the answers table's live ``store`` answers its current
+    resolved set: new settled labels come in; undone, relabeled and adjudicated ones are
+    superseded (kept, no longer learned from)."""
     store = open_store(config)
-    resolved = store.resolved_answers()
-    if resolved.height:
-        answers_mod.append_answers(config.out_dir, answers_mod.from_store(resolved))
+    answers_mod.replace_store_answers(config.out_dir, store.answers_table(), known_tasks=store.task_keys())
     return store
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hitl_triage.cli.console import console, progress_bars, run_or_exit
+from hitl_triage.cli.console import console, err_console, progress_bars, run_or_exit
 
 if TYPE_CHECKING:
     from hitl_triage.config import TaskConfig
@@ -81,15 +81,28 @@ answers_app = typer.Typer(name="answers", help="Human answers: import labels mad
 @answers_app.command("import")
 def answers_import(
     config_path: ConfigArg,
-    file: Annotated[Path, typer.Argument(help="JSONL or CSV with id, label (name or index), reviewer.")],
+    file: Annotated[Path, typer.Argument(help="JSONL or CSV with id, label (name or index), reviewer; optional task.")],
+    allow_unrouted: Annotated[bool, typer.Option(
+        "--allow-unrouted",
+        help="Also import answers for items that no round sent to review or audit (skipped otherwise).",
+    )] = False,
 ) -> None:
-    """Add answers from FILE to the run's answers table (validated row by row)."""
+    """Add answers from FILE to the run's answers table (validated row by row).
+
+    A reviewer's later answer on an item replaces their earlier one."""
     from hitl_triage.answers import import_answers
 
     config = _config(config_path)
-    read, added = run_or_exit(lambda: import_answers(config, file))
-    console.print(f"read {read} answers from {file}, added {added} new; run `hitl-triage run "
-                  f"{config_path}` to continue", markup=False)
+    result = run_or_exit(lambda: import_answers(config, file, allow_unrouted=allow_unrouted))
+    if result.unrouted:
+        examples = ", ".join(repr(i) for i in result.unrouted_examples)
+        what = ("imported them (--allow-unrouted)" if result.unrouted_added
+                else "skipped them; pass --allow-unrouted to import them")
+        err_console.print(f"warning: {result.unrouted} answers are for items no round sent to "
+                          f"review or audit (e.g. {examples}); {what}", markup=False, highlight=False)
+    replaced = f", replaced {result.replaced} earlier answers of the same reviewers" if result.replaced else ""
+    console.print(f"read {result.read} answers from {file}, added {result.added} new{replaced}; run "
+                  f"`hitl-triage run {config_path}` to continue", markup=False)
 
 
 @answers_app.command("export")
