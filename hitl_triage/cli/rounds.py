@@ -13,6 +13,11 @@ if TYPE_CHECKING:
     from hitl_triage.config import TaskConfig
 
 ConfigArg = Annotated[Path, typer.Argument(help="Task config (YAML), e.g. configs/wrench_youtube.yaml.")]
+FreshOpt = Annotated[bool, typer.Option(
+    "--fresh",
+    help="Start the rounds afresh: remove only the rounds hitl-triage wrote in the run folder "
+    "(round files, final labels, simulated answers); human answers and your own files stay.",
+)]
 
 
 def _config(path: Path) -> TaskConfig:
@@ -28,13 +33,13 @@ def _print_rounds(records: list[dict[str, Any]]) -> None:
         console.print(round_table(records), markup=False, highlight=False)
 
 
-def run(config_path: ConfigArg) -> None:
+def run(config_path: ConfigArg, fresh: FreshOpt = False) -> None:
     """Run or continue the curriculum rounds; stops when it needs reviewers' answers."""
     from hitl_triage.curriculum import run_rounds
 
     config = _config(config_path)
     with progress_bars() as progress:
-        result = run_or_exit(lambda: run_rounds(config, progress=progress))
+        result = run_or_exit(lambda: run_rounds(config, fresh=fresh, progress=progress))
     _print_rounds(result.records)
     console.print(result.message, markup=False)
     if result.status == "finished":
@@ -53,13 +58,15 @@ def simulate(
     budget: Annotated[float, typer.Option(help="Share of items experts may label (review + audit), in (0, 1].")] = 0.1,
     seed: Annotated[int, typer.Option(help="Random seed of the run.")] = 0,
     out: Annotated[Path, typer.Option(help="Run folder for the simulation (summary.json, report, plot).")] = Path("runs/simulation"),
+    fresh: FreshOpt = False,
 ) -> None:
     """Run the rounds with reviewers answered from the gold column; score against baselines."""
     from hitl_triage.simulate import simulate as run_simulation
 
     config = _config(config_path)
     with progress_bars() as progress:
-        summary = run_or_exit(lambda: run_simulation(config, budget=budget, seed=seed, out_dir=out, progress=progress))
+        summary = run_or_exit(lambda: run_simulation(config, budget=budget, seed=seed, out_dir=out, fresh=fresh,
+                                                         progress=progress))
     _print_rounds(summary["rounds"])
     console.print(
         f"human share {summary['human_share']:.3f}, training-set accuracy {summary['trainset_accuracy']:.4f}, "
