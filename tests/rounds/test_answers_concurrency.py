@@ -85,18 +85,23 @@ def test_a_writer_waits_for_the_lock_instead_of_overwriting(tmp_path: Path) -> N
     row = {"label": 1, "round": 0, "route": "review", "origin": "import", "answered_at": "2024-01-01T00:00:00+00:00"}
     first = pl.DataFrame([{"id": "a", "reviewer": "ann", **row}])
     second = pl.DataFrame([{"id": "b", "reviewer": "bob", **row}])
-    child = ("import sys, polars as pl\n"
+    started = tmp_path / "started"
+    child = ("import sys, pathlib, polars as pl\n"
              "from hitl_triage.answers import append_answers\n"
+             "pathlib.Path(sys.argv[2]).touch()\n"
              f"append_answers(sys.argv[1], pl.DataFrame([{{'id': 'b', 'reviewer': 'bob', **{row!r}}}]))\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     procs: list[subprocess.Popen] = []
 
     def slow_change(old: pl.DataFrame) -> pl.DataFrame:
         # another process writes while this one holds the table between read and replace
-        procs.append(subprocess.Popen([sys.executable, "-c", child, str(run_dir)], env=env,
+        procs.append(subprocess.Popen([sys.executable, "-c", child, str(run_dir), str(started)], env=env,
                                       stderr=subprocess.PIPE, text=True))
-        time.sleep(3.0)
-        assert procs[0].poll() is None  # it is waiting for the lock
+        deadline = time.monotonic() + 120
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(1.0)
+        assert started.exists() and procs[0].poll() is None  # it is writing, so it waits for the lock
         return pl.concat([old, first.with_columns(pl.lit(None, dtype=pl.String).alias("superseded_at"))],
                          how="diagonal_relaxed")
 
