@@ -1,98 +1,78 @@
-"""Human answers: the table of labels that experts gave, kept in the run directory.
+"""Human answers: the labels that experts gave, and how they get into the run directory.
 
-``answers.parquet`` in the run directory is the canonical record of human labels that the
-round loop learns from. Answers arrive from the review store, from ``hitl-triage answers
-import FILE`` (labels made in any other tool), or from simulated reviewers.
+``answers.parquet`` in the run directory is the one record of human labels that the round
+loop learns from (storage, locking and merge rules: :mod:`hitl_triage.answer_table`). Answers
+arrive from the review store, from ``hitl-triage answers import FILE`` (labels made in any
+other tool), or from simulated reviewers.
 
-Columns (``ANSWER_SCHEMA``): ``id`` (str, item id), ``label`` (int, class index in [0, k)),
-``reviewer`` (str), ``round`` (int, the round that routed the item; -1 if unknown), ``route``
-(str: ``review``, ``audit`` or ``import``), ``origin`` (str: ``store``, ``import``, ``simulated``),
-``answered_at`` (str, ISO-8601 UTC).
-
-An item may have several answers (several reviewers); :func:`known_labels` reduces them to
-one label per item (the most frequent, ties to the latest).
+An import is checked before anything is written: every row names an item of the dataset and a
+class; a ``task`` column, if present, must name the config's task; answers for items that no
+round routed to review or audit are counted and skipped unless ``allow_unrouted``. A reviewer's
+later answer on an item (later in the file, or a later import) replaces their earlier one.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
+from hitl_triage.answer_table import (
+    ADJUDICATED,
+    ANSWER_SCHEMA,
+    ANSWERS_FILE,
+    STORED_SCHEMA,
+    AnswersBusyError,
+    MergeResult,
+    answers_lock,
+    append_answers,
+    drop_origin,
+    empty_answers,
+    known_labels,
+    load_answers,
+    merge_answers,
+    now_iso,
+    replace_store_answers,
+    save_answers,
+    update_answers,
+)
 from hitl_triage.config import TaskConfig
 from hitl_triage.errors import HitlTriageError
 from hitl_triage.rundir import write_frame
 
-ANSWERS_FILE = "answers.parquet"
-ANSWER_SCHEMA: dict[str, pl.DataType] = {
-    "id": pl.String(),
-    "label": pl.Int64(),
-    "reviewer": pl.String(),
-    "round": pl.Int64(),
-    "route": pl.String(),
-    "origin": pl.String(),
-    "answered_at": pl.String(),
-}
+__all__ = [
+    "ADJUDICATED",
+    "ANSWERS_FILE",
+    "ANSWER_SCHEMA",
+    "STORED_SCHEMA",
+    "AnswerImportError",
+    "AnswersBusyError",
+    "ImportResult",
+    "MergeResult",
+    "answers_lock",
+    "append_answers",
+    "drop_origin",
+    "empty_answers",
+    "export_requests",
+    "import_answers",
+    "known_labels",
+    "load_answers",
+    "merge_answers",
+    "now_iso",
+    "open_requests",
+    "read_answer_file",
+    "replace_store_answers",
+    "save_answers",
+    "update_answers",
+]
 IMPORT_FIELDS = ("id", "label", "reviewer")
 
 
 class AnswerImportError(HitlTriageError):
     """An answers file is unreadable or has a bad row (the message names file, row and field)."""
-
-
-def empty_answers() -> pl.DataFrame:
-    return pl.DataFrame(schema=ANSWER_SCHEMA)
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def load_answers(run_dir: Path) -> pl.DataFrame:
-    """All human answers recorded for a run (empty frame with ``ANSWER_SCHEMA`` if none)."""
-    path = Path(run_dir) / ANSWERS_FILE
-    if not path.is_file():
-        return empty_answers()
-    return pl.read_parquet(path).select(list(ANSWER_SCHEMA)).cast(ANSWER_SCHEMA)
-
-
-def save_answers(run_dir: Path, answers: pl.DataFrame) -> Path:
-    """Replace the answers table atomically (columns as in ``ANSWER_SCHEMA``)."""
-    return write_frame(Path(run_dir) / ANSWERS_FILE, answers.select(list(ANSWER_SCHEMA)).cast(ANSWER_SCHEMA))
-
-
-def append_answers(run_dir: Path, new: pl.DataFrame) -> int:
-    """Add answers, dropping exact repeats of (id, reviewer, label, origin); returns rows added."""
-    old = load_answers(run_dir)
-    new = new.select(list(ANSWER_SCHEMA)).cast(ANSWER_SCHEMA)
-    key = ["id", "reviewer", "label", "origin"]
-    fresh = new.unique(key, keep="last", maintain_order=True).join(old.select(key), on=key, how="anti")
-    if fresh.height:
-        save_answers(run_dir, pl.concat([old, fresh]))
-    return fresh.height
-
-
-def known_labels(answers: pl.DataFrame, ids: list[str]) -> np.ndarray:
-    """``(len(ids),)`` int64 human label per item (most frequent answer, ties to the latest),
-    ``-1`` where no answer exists."""
-    y = np.full(len(ids), -1, dtype=np.int64)
-    if answers.is_empty():
-        return y
-    top = (
-        answers.group_by("id", "label")
-        .agg(pl.len().alias("n"), pl.col("answered_at").max())
-        .sort(["n", "answered_at"], descending=True)
-        .unique("id", keep="first")
-    )
-    index = {item: i for i, item in enumerate(ids)}
-    for item, label in top.select("id", "label").iter_rows():
-        if item in index:
-            y[index[item]] = label
-    return y
 
 
 def _read_rows(path: Path) -> list[dict[str, object]]:
@@ -146,15 +126,31 @@ def _parse_label(value: object, label_names: list[str]) -> int | None:
     return None
 
 
-def read_answer_file(path: Path, *, label_names: list[str], ids: list[str], rounds: dict[str, int] | None = None) -> pl.DataFrame:
+def _check_task(path: Path, rows: list[dict[str, object]], task: str | None) -> None:
+    """Raises AnswerImportError if a row's ``task`` field names another task than ``task``."""
+    if task is None:
+        return
+    for row in rows:
+        value = row.get("task")
+        if value not in (None, "") and str(value) != task:
+            raise AnswerImportError(
+                f"{path}: row {row['__row__']}: field 'task': {value!r} is another task's answers; "
+                f"this config's task is {task!r}"
+            )
+
+
+def read_answer_file(path: Path, *, label_names: list[str], ids: list[str], rounds: dict[str, int] | None = None,
+                     task: str | None = None) -> pl.DataFrame:
     """Read and validate an answers file made in any annotation tool.
 
     Args:
         path: ``.jsonl`` (one object per line) or ``.csv`` (header row) with the fields
-            ``id``, ``label`` (class name or index) and ``reviewer``.
+            ``id``, ``label`` (class name or index) and ``reviewer``; an optional ``task``
+            field must then equal ``task``.
         label_names: class names in index order.
         ids: the dataset's item ids.
         rounds: item id -> the round that routed it (for the ``round`` column), if known.
+        task: the config's task name (None: the ``task`` field is not checked).
 
     Returns:
         Frame with ``ANSWER_SCHEMA``, ``origin`` = ``import``.
@@ -167,7 +163,9 @@ def read_answer_file(path: Path, *, label_names: list[str], ids: list[str], roun
     rounds = rounds or {}
     stamp = now_iso()
     out: list[dict[str, object]] = []
-    for row in _read_rows(path):
+    rows = _read_rows(path)
+    _check_task(path, rows, task)
+    for row in rows:
         number = row["__row__"]
         for field in IMPORT_FIELDS:
             if row.get(field) in (None, ""):
@@ -202,27 +200,64 @@ def _routings(run_dir: Path) -> list[tuple[int, pl.DataFrame]]:
     return out
 
 
-def import_answers(config: TaskConfig, path: Path) -> tuple[int, int]:
-    """Validate ``path`` (JSONL or CSV: id, label, reviewer) and add it to ``answers.parquet``.
+@dataclass(frozen=True)
+class ImportResult:
+    """What :func:`import_answers` did.
 
-    Returns:
-        ``(rows read, rows added)``; exact repeats of earlier imports are not added twice.
+    Attributes:
+        read: answer rows in the file.
+        added: answers added to the table (exact repeats of live answers are not).
+        replaced: earlier answers of the same reviewer on the same item that the file's answers
+            replaced (earlier rows of the same file included).
+        unrouted: answers for items that no round routed to review or audit.
+        unrouted_added: True when those were imported (``allow_unrouted``), False when skipped.
+        unrouted_examples: up to five of their item ids.
+    """
+
+    read: int
+    added: int
+    replaced: int
+    unrouted: int
+    unrouted_added: bool
+    unrouted_examples: list[str]
+
+
+def import_answers(config: TaskConfig, path: Path, *, allow_unrouted: bool = False) -> ImportResult:
+    """Validate ``path`` (JSONL or CSV: id, label, reviewer; optional task) and add it to
+    ``answers.parquet`` (under the answers lock).
+
+    A reviewer's later answer on an item (later in the file, or a later import) replaces their
+    earlier one. Answers for items that no round routed are counted and skipped unless
+    ``allow_unrouted``.
 
     Raises:
-        AnswerImportError: naming file, row and field.
+        AnswerImportError: naming file, row and field (also when the file's ``task`` column
+            names another task).
     """
     from hitl_triage.data import load_dataset
 
     ids = load_dataset(config.dataset, n_classes=config.n_classes).ids
+    routings = _routings(config.out_dir)
     rounds: dict[str, int] = {}
-    for r, routing in _routings(config.out_dir):
-        for item in routing.filter(pl.col("route").is_in(["review", "audit"]))["id"].to_list():
+    routes: dict[str, str] = {}
+    for r, routing in routings:
+        asked = routing.filter(pl.col("route").is_in(["review", "audit"]))
+        for item, route in asked.select("id", "route").iter_rows():
             rounds.setdefault(item, r)
-    frame = read_answer_file(Path(path), label_names=config.label_names, ids=ids, rounds=rounds)
-    routes = {item: route for _, routing in _routings(config.out_dir)
-              for item, route in routing.filter(pl.col("route").is_in(["review", "audit"])).select("id", "route").iter_rows()}
+            routes[item] = route
+    frame = read_answer_file(Path(path), label_names=config.label_names, ids=ids, rounds=rounds,
+                             task=config.task)
     frame = frame.with_columns(pl.col("id").replace_strict(routes, default="import").alias("route"))
-    return frame.height, append_answers(config.out_dir, frame)
+    read = frame.height
+    unrouted = frame.filter(~pl.col("id").is_in(list(routes)))
+    if unrouted.height and not allow_unrouted:
+        frame = frame.filter(pl.col("id").is_in(list(routes)))
+    who = ["id", "reviewer"]
+    in_file = frame.height - frame.unique(who, keep="last").height
+    merged = merge_answers(config.out_dir, frame) if frame.height else MergeResult(0, 0)
+    return ImportResult(read=read, added=merged.added, replaced=in_file + merged.superseded,
+                        unrouted=unrouted.height, unrouted_added=allow_unrouted,
+                        unrouted_examples=unrouted["id"].unique(maintain_order=True).head(5).to_list())
 
 
 def open_requests(config: TaskConfig) -> pl.DataFrame:

@@ -7,13 +7,15 @@ source), routes items, and asks for labels. The run directory keeps every round:
     rounds/round_000/routing.parquet   id, route, label, score, value, priority, disputed
     rounds/round_000/record.json       the round's figures and status (routed | complete)
     rounds/final.json                  the last evidence: threshold, shares, stop reason
+    rounds/fingerprint.json            what shaped the rounds (see hitl_triage.round_state)
     answers.parquet                    human labels (see hitl_triage.answers)
     final_labels.parquet               id, label, label_source (human|auto|model), confidence, round
 
 A round is ``routed`` once its requests are written and ``complete`` once answered. A rerun
 skips complete rounds, so a crash or a stop never redoes finished work. With real reviewers a
 run stops after routing and says what it waits for; the next run continues when the answers
-are in (from the review store, or ``hitl-triage answers import``).
+are in (from the review store, or ``hitl-triage answers import``). A rerun with other settings
+or data is refused (naming what changed) unless the rounds are started afresh (``fresh``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ from hitl_triage.lf import apply_sources
 from hitl_triage.pipeline import save_votes
 from hitl_triage.progress import Progress, report
 from hitl_triage.round_report import write_round_report
+from hitl_triage.round_state import (
+    FINAL_LABELS_FILE,
+    ROUNDS_DIR,
+    check_fingerprint,
+    discard_rounds,
+    run_fingerprint,
+)
 from hitl_triage.rundir import write_frame, write_json
 from hitl_triage.store import open_store
 from hitl_triage.triage import (
@@ -49,8 +58,6 @@ from hitl_triage.triage import (
     route_items,
 )
 
-ROUNDS_DIR = "rounds"
-FINAL_LABELS_FILE = "final_labels.parquet"
 NO_VOTES = ("every source abstains on every item: there is no weak evidence, so nothing is "
             "accepted and every item goes to review (unreviewed items keep the end model's guess)")
 Reviewer = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -118,11 +125,11 @@ def _routed_ids(run_dir: Path, upto: int, route: str) -> set[str]:
 
 
 def _sync_store(config: TaskConfig) -> Any:
-    """Open the review store and merge its settled answers into the answers table."""
+    """Open the review store and make the answers table's live ``store`` answers its current
+    resolved set: new settled labels come in; undone, relabeled and adjudicated ones are
+    superseded (kept, no longer learned from)."""
     store = open_store(config)
-    resolved = store.resolved_answers()
-    if resolved.height:
-        answers_mod.append_answers(config.out_dir, answers_mod.from_store(resolved))
+    answers_mod.replace_store_answers(config.out_dir, store.answers_table(), known_tasks=store.task_keys())
     return store
 
 
@@ -228,6 +235,7 @@ def run_rounds(
     use_store: bool = True,
     inputs: RoundInputs | None = None,
     max_new_rounds: int | None = None,
+    fresh: bool = False,
     progress: Progress | None = None,
 ) -> RunResult:
     """Run (or continue) the curriculum until it finishes or needs answers.
@@ -238,12 +246,23 @@ def run_rounds(
             review store (when ``use_store`` and the store module exist) and answer imports.
         inputs: prebuilt :class:`RoundInputs` (the simulation shares them with baselines).
         max_new_rounds: stop after routing this many new rounds (tests use it to interrupt).
+        fresh: first remove the rounds this project wrote in the run directory (see
+            :func:`hitl_triage.round_state.discard_rounds`) and the simulated answers; human
+            answers (imports, review store) are kept.
 
     Returns:
         :class:`RunResult`; ``rounds/*``, ``final_labels.parquet`` and ``answers.parquet`` are
         in the run directory.
+
+    Raises:
+        RunSettingsChangedError: the run directory holds rounds made with other settings or
+            data (and not ``fresh``).
     """
     inputs = inputs or prepare_inputs(config, progress=progress)
+    if fresh:
+        discard_rounds(config.out_dir)
+        answers_mod.drop_origin(config.out_dir, "simulated")
+    check_fingerprint(config.out_dir, run_fingerprint(config, inputs))
     store = _sync_store(config) if reviewer is None and use_store else None
     try:
         return _run(config, inputs, reviewer, store, max_new_rounds, progress)

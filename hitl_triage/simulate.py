@@ -25,6 +25,7 @@ from hitl_triage.errors import DatasetError, HitlTriageError
 from hitl_triage.evaluation import Baselines, accuracy
 from hitl_triage.progress import Progress
 from hitl_triage.round_report import write_round_report
+from hitl_triage.round_state import describe_changes, mismatch_message
 from hitl_triage.rundir import write_json
 from hitl_triage.triage import ACCEPT, HUMAN
 
@@ -63,38 +64,42 @@ def _sim_config(config: TaskConfig, *, budget: float, seed: int, out_dir: Path) 
                                      "curriculum": curriculum})
 
 
-def _check_out_dir(out_dir: Path, budget: float, seed: int, task: str) -> None:
+def _check_out_dir(out_dir: Path, budget: float, seed: int, task: str, *, fresh: bool) -> None:
     marker = out_dir / "simulation.json"
     wanted = {"task": task, "budget": budget, "seed": seed}
-    if marker.is_file():
+    if marker.is_file() and not fresh:
         import json
 
         found = json.loads(marker.read_text(encoding="utf-8"))
-        if found != wanted:
-            raise SimulationError(
-                f"{out_dir} holds a simulation with {found}, not {wanted}; choose another --out "
-                "or delete it (an unchanged simulation resumes where it stopped)"
-            )
+        changes = describe_changes(found, wanted)
+        if changes:
+            raise SimulationError(mismatch_message(out_dir, "a simulation", changes))
     write_json(marker, wanted)
 
 
-def simulate(config: TaskConfig, *, budget: float, seed: int, out_dir: Path, progress: Progress | None = None) -> dict[str, Any]:
+def simulate(config: TaskConfig, *, budget: float, seed: int, out_dir: Path, fresh: bool = False,
+             progress: Progress | None = None) -> dict[str, Any]:
     """Run the round loop with simulated reviewers; write and return the summary.
 
+    An unchanged simulation resumes where it stopped. ``fresh`` first removes the rounds and
+    simulated answers this project wrote in ``out_dir`` (nothing else is touched).
+
     Raises:
-        SimulationError: budget outside (0, 1], no gold labels, or an out dir of another run.
+        SimulationError: budget outside (0, 1], no gold labels, or an out dir of a simulation
+            with another budget, seed or task.
+        RunSettingsChangedError: ``out_dir`` holds rounds made with other settings or data.
     """
     budget = check_budget(budget)
     out_dir = Path(out_dir)
     config = _sim_config(config, budget=budget, seed=seed, out_dir=out_dir)
     inputs = prepare_inputs(config, progress=progress)
     gold = _gold(config, inputs.ids)
-    _check_out_dir(out_dir, budget, seed, config.task)
+    _check_out_dir(out_dir, budget, seed, config.task, fresh=fresh)
 
     def reviewer(rows: np.ndarray, routes: np.ndarray) -> np.ndarray:
         return gold[rows]
 
-    result = run_rounds(config, reviewer=reviewer, inputs=inputs, progress=progress)
+    result = run_rounds(config, reviewer=reviewer, inputs=inputs, fresh=fresh, progress=progress)
     n = len(inputs.ids)
     final = pl.read_parquet(out_dir / FINAL_LABELS_FILE)
     labels = final["label"].to_numpy()

@@ -7,12 +7,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hitl_triage.cli.console import console, progress_bars, run_or_exit
+from hitl_triage.cli.console import console, err_console, progress_bars, run_or_exit
 
 if TYPE_CHECKING:
     from hitl_triage.config import TaskConfig
 
 ConfigArg = Annotated[Path, typer.Argument(help="Task config (YAML), e.g. configs/wrench_youtube.yaml.")]
+FreshOpt = Annotated[bool, typer.Option(
+    "--fresh",
+    help="Start the rounds afresh: remove only the rounds hitl-triage wrote in the run folder "
+    "(round files, final labels, simulated answers); human answers and your own files stay.",
+)]
 
 
 def _config(path: Path) -> TaskConfig:
@@ -28,13 +33,13 @@ def _print_rounds(records: list[dict[str, Any]]) -> None:
         console.print(round_table(records), markup=False, highlight=False)
 
 
-def run(config_path: ConfigArg) -> None:
+def run(config_path: ConfigArg, fresh: FreshOpt = False) -> None:
     """Run or continue the curriculum rounds; stops when it needs reviewers' answers."""
     from hitl_triage.curriculum import run_rounds
 
     config = _config(config_path)
     with progress_bars() as progress:
-        result = run_or_exit(lambda: run_rounds(config, progress=progress))
+        result = run_or_exit(lambda: run_rounds(config, fresh=fresh, progress=progress))
     _print_rounds(result.records)
     console.print(result.message, markup=False)
     if result.status == "finished":
@@ -53,13 +58,15 @@ def simulate(
     budget: Annotated[float, typer.Option(help="Share of items experts may label (review + audit), in (0, 1].")] = 0.1,
     seed: Annotated[int, typer.Option(help="Random seed of the run.")] = 0,
     out: Annotated[Path, typer.Option(help="Run folder for the simulation (summary.json, report, plot).")] = Path("runs/simulation"),
+    fresh: FreshOpt = False,
 ) -> None:
     """Run the rounds with reviewers answered from the gold column; score against baselines."""
     from hitl_triage.simulate import simulate as run_simulation
 
     config = _config(config_path)
     with progress_bars() as progress:
-        summary = run_or_exit(lambda: run_simulation(config, budget=budget, seed=seed, out_dir=out, progress=progress))
+        summary = run_or_exit(lambda: run_simulation(config, budget=budget, seed=seed, out_dir=out, fresh=fresh,
+                                                         progress=progress))
     _print_rounds(summary["rounds"])
     console.print(
         f"human share {summary['human_share']:.3f}, training-set accuracy {summary['trainset_accuracy']:.4f}, "
@@ -81,15 +88,28 @@ answers_app = typer.Typer(name="answers", help="Human answers: import labels mad
 @answers_app.command("import")
 def answers_import(
     config_path: ConfigArg,
-    file: Annotated[Path, typer.Argument(help="JSONL or CSV with id, label (name or index), reviewer.")],
+    file: Annotated[Path, typer.Argument(help="JSONL or CSV with id, label (name or index), reviewer; optional task.")],
+    allow_unrouted: Annotated[bool, typer.Option(
+        "--allow-unrouted",
+        help="Also import answers for items that no round sent to review or audit (skipped otherwise).",
+    )] = False,
 ) -> None:
-    """Add answers from FILE to the run's answers table (validated row by row)."""
+    """Add answers from FILE to the run's answers table (validated row by row).
+
+    A reviewer's later answer on an item replaces their earlier one."""
     from hitl_triage.answers import import_answers
 
     config = _config(config_path)
-    read, added = run_or_exit(lambda: import_answers(config, file))
-    console.print(f"read {read} answers from {file}, added {added} new; run `hitl-triage run "
-                  f"{config_path}` to continue", markup=False)
+    result = run_or_exit(lambda: import_answers(config, file, allow_unrouted=allow_unrouted))
+    if result.unrouted:
+        examples = ", ".join(repr(i) for i in result.unrouted_examples)
+        what = ("imported them (--allow-unrouted)" if result.unrouted_added
+                else "skipped them; pass --allow-unrouted to import them")
+        err_console.print(f"warning: {result.unrouted} answers are for items no round sent to "
+                          f"review or audit (e.g. {examples}); {what}", markup=False, highlight=False)
+    replaced = f", replaced {result.replaced} earlier answers of the same reviewers" if result.replaced else ""
+    console.print(f"read {result.read} answers from {file}, added {result.added} new{replaced}; run "
+                  f"`hitl-triage run {config_path}` to continue", markup=False)
 
 
 @answers_app.command("export")

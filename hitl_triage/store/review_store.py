@@ -187,6 +187,17 @@ class ReviewStore:
             .cast(ANSWER_SCHEMA)
         )
 
+    def task_keys(self) -> pl.DataFrame:
+        """``id`` (item id) and ``round`` of every non-gold task the store holds, settled or
+        not: the answers this store can settle, or retract by an undo, a relabel or an
+        adjudication."""
+
+        def run(s: Session) -> pl.DataFrame:
+            rows = s.execute(select(Task.item_id, Task.round).where(Task.route != GOLD_ROUTE)).all()
+            return pl.DataFrame(rows, schema={"id": pl.String(), "round": pl.Int64()}, orient="row")
+
+        return self.read(run)
+
     def pending_count(self, round: int | None = None) -> int:
         """Routed (non-gold) tasks still without a settled label, in ``round`` or in all."""
 

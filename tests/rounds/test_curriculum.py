@@ -85,9 +85,10 @@ def test_real_reviewers_wait_then_continue_after_import(synthetic_task: Path, tm
         pl.lit("alice").alias("reviewer"),
     )
     rows.write_csv(export)
-    read, added = import_answers(config, export)
-    assert read == added == n
-    assert import_answers(config, export) == (n, 0)  # importing twice adds nothing
+    result = import_answers(config, export)
+    assert result.read == result.added == n and result.unrouted == 0
+    again = import_answers(config, export)
+    assert (again.read, again.added, again.replaced) == (n, 0, 0)  # importing twice adds nothing
     answers = load_answers(config.out_dir)
     assert set(answers["route"].unique()) <= {"review", "audit"} and (answers["round"] == 0).all()
     nxt = run_rounds(config, use_store=False)
