@@ -236,7 +236,8 @@ class DawidSkeneModel:
         k = self.n_classes
         counts = _vote_counts(blocks, post, n_sources) + self.smoothing
         counts[:, np.arange(k), np.arange(k) + 1] += self.accuracy_prior
-        conf = counts / np.maximum(counts.sum(axis=2, keepdims=True), 1e-300)
+        total = counts.sum(axis=2, keepdims=True)  # 0 only without smoothing, for an empty class
+        conf = np.where(total > 0, counts / np.maximum(total, 1e-300), 1.0 / (k + 1))
         prior = fixed_prior if fixed_prior is not None else post.sum(axis=1) + 1.0
         prior = prior / prior.sum()
         with np.errstate(divide="ignore"):
@@ -265,7 +266,7 @@ class DawidSkeneModel:
         post = self._initial_posterior(blocks, known, fixed_prior)
         log_conf, log_prior = self._m_step(blocks, post, m, fixed_prior)
         ll_old, ll, converged, iteration = -np.inf, 0.0, False, 0
-        for iteration in range(1, self.n_iter + 1):  # noqa: B007 (used after the loop)
+        for iteration in range(1, self.n_iter + 1):  # noqa: B007 (n_iter_ after the loop)
             post, ll = _normalise(_log_joint(blocks, log_conf, log_prior))
             post = _clamp(post, known)
             log_conf, log_prior = self._m_step(blocks, post, m, fixed_prior)

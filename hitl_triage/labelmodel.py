@@ -47,7 +47,8 @@ __all__ = [
 MIN_SNORKEL_SOURCES = 3
 # torch threads while snorkel fits and predicts. Measured on the 2-core machines
 # (bench/labelmodel_bench.py prints it): one thread is faster than two on every WRENCH set
-# (e.g. trec 1.1 s vs 3.9 s fit+predict), as the work is many tiny tensor ops.
+# (trec fit+predict: 5.0 s vs 17.6 s on a busy machine, 11 s vs 141 s on a very busy one), as
+# the work is many tiny tensor ops and a second thread only adds contention.
 SNORKEL_TORCH_THREADS = 1
 
 
