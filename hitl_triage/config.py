@@ -141,10 +141,15 @@ class LFConfig(StrictModel):
 class LabelModelConfig(StrictModel):
     """Which label model turns the votes into ``P(y | L)``, and its fitting parameters."""
 
-    kind: Literal["snorkel", "majority"] = "snorkel"
+    kind: Literal["snorkel", "majority", "dawid_skene"] = "snorkel"
     n_epochs: Annotated[int, Field(ge=1, le=100_000)] = 500
     lr: Annotated[float, Field(gt=0, le=10)] = 0.01
     l2: Annotated[float, Field(ge=0)] = 0.0
+    # dawid_skene (hitl_triage.dawid_skene.DawidSkeneModel); ignored by the other kinds
+    n_iter: Annotated[int, Field(ge=1, le=10_000)] = 100
+    tol: Annotated[float, Field(ge=0)] = 1e-3
+    smoothing: Annotated[float, Field(ge=0)] = 0.1
+    max_fit_items: Annotated[int | None, Field(ge=1)] = None
 
 
 class TaskConfig(StrictModel):

@@ -1,10 +1,14 @@
 """Label models: turn a vote matrix ``L`` into probabilistic labels ``P(y | L)``.
 
-Two models behind one scikit-learn-like interface (parameters in ``__init__``, ``fit`` returns
-``self``, learned state ends in ``_``):
+Three models behind one scikit-learn-like interface (parameters in ``__init__``, ``fit`` returns
+``self``, learned state ends in ``_``), chosen by ``label_model.kind``:
 
-* :class:`MajorityVoteModel`: the share of non-abstaining votes for each class.
-* :class:`SnorkelLabelModel`: snorkel's ``LabelModel`` (a generative model of LF accuracies).
+* ``majority`` -- :class:`MajorityVoteModel`: the share of non-abstaining votes for each class.
+* ``snorkel`` -- :class:`SnorkelLabelModel`: snorkel's ``LabelModel`` (a generative model of LF
+  accuracies fitted by SGD on vote overlaps; torch pinned to one thread while it runs).
+* ``dawid_skene`` -- :class:`~hitl_triage.dawid_skene.DawidSkeneModel`: our vectorized numpy
+  Dawid–Skene EM, more accurate than snorkel on the WRENCH sets and over 10x faster
+  (``bench/labelmodel_bench.py``, ``docs/labelmodel.md``).
 
 Known labels (from reviewers) set the class balance. Example::
 
@@ -16,16 +20,36 @@ Known labels (from reviewers) set the class balance. Example::
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol, Self
+from typing import Protocol, Self
 
 import numpy as np
 
 from hitl_triage.config import LabelModelConfig
+from hitl_triage.dawid_skene import DawidSkeneModel
 from hitl_triage.errors import LabelModelError
+from hitl_triage.votes import ABSTAIN, check_votes, class_balance, vote_counts
 
-ABSTAIN = -1
+__all__ = [
+    "ABSTAIN",
+    "DawidSkeneModel",
+    "LabelModel",
+    "MajorityVoteModel",
+    "SnorkelLabelModel",
+    "check_votes",
+    "class_balance",
+    "fit_label_model_probs",
+    "make_label_model",
+    "vote_counts",
+]
+
 MIN_SNORKEL_SOURCES = 3
+# torch threads while snorkel fits and predicts. Measured on the 2-core machines
+# (bench/labelmodel_bench.py prints it): one thread is faster than two on every WRENCH set
+# (trec fit+predict: 5.0 s vs 17.6 s on a busy machine, 11 s vs 141 s on a very busy one), as
+# the work is many tiny tensor ops and a second thread only adds contention.
+SNORKEL_TORCH_THREADS = 1
 
 
 class LabelModel(Protocol):
@@ -36,53 +60,6 @@ class LabelModel(Protocol):
     def fit(self, L: np.ndarray, *, y_known: np.ndarray | None = None) -> Self: ...
 
     def predict_proba(self, L: np.ndarray) -> np.ndarray: ...
-
-
-def check_votes(L: np.ndarray, n_classes: int) -> np.ndarray:
-    """Validate a vote matrix and return it as int8.
-
-    Args:
-        L: ``(n_items, n_sources)`` integer votes in ``{-1, 0, ..., n_classes - 1}``.
-
-    Raises:
-        LabelModelError: wrong shape or a vote outside the range (says which column and value).
-    """
-    L = np.asarray(L)
-    if L.ndim != 2:
-        raise LabelModelError(f"L must be a 2-D (n_items, n_sources) array, got shape {L.shape}")
-    if L.size and not np.issubdtype(L.dtype, np.integer):
-        raise LabelModelError(f"L must hold integers, got dtype {L.dtype}")
-    bad = (L < ABSTAIN) | (L >= n_classes)
-    if bad.any():
-        row, col = (int(v[0]) for v in np.nonzero(bad))
-        raise LabelModelError(
-            f"L[{row}, {col}] = {int(L[row, col])} is outside {{-1, 0, ..., {n_classes - 1}}}"
-        )
-    return L.astype(np.int8, copy=False)
-
-
-def class_balance(y_known: np.ndarray | None, n_classes: int) -> np.ndarray | None:
-    """Class balance from known labels, add-one smoothed; None when no label is known.
-
-    Args:
-        y_known: ``(n_items,)`` class indices, ``-1`` where unknown.
-
-    Returns:
-        ``(n_classes,)`` probabilities summing to 1, or None.
-    """
-    if y_known is None:
-        return None
-    known = np.asarray(y_known)
-    known = known[known >= 0]
-    if known.size == 0:
-        return None
-    counts = np.bincount(known, minlength=n_classes).astype(np.float64) + 1.0
-    return counts / counts.sum()
-
-
-def vote_counts(L: np.ndarray, n_classes: int) -> np.ndarray:
-    """``(n_items, n_classes)`` number of sources voting for each class."""
-    return np.stack([(L == c).sum(axis=1) for c in range(n_classes)], axis=1).astype(np.float64)
 
 
 class MajorityVoteModel:
@@ -110,7 +87,7 @@ class MajorityVoteModel:
 
 
 @contextmanager
-def _preserve_global_rng() -> Any:
+def _preserve_global_rng() -> Iterator[None]:
     """snorkel's ``fit`` reseeds the global random, numpy and torch generators; undo that."""
     import torch
 
@@ -121,6 +98,19 @@ def _preserve_global_rng() -> Any:
         random.setstate(py_state)
         np.random.set_state(np_state)
         torch.set_rng_state(torch_state)
+
+
+@contextmanager
+def torch_threads(n_threads: int) -> Iterator[None]:
+    """Run the block with torch limited to ``n_threads`` intra-op threads, then restore."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class SnorkelLabelModel:
@@ -156,7 +146,7 @@ class SnorkelLabelModel:
         balance = class_balance(y_known, self.n_classes)
         seed = 0 if self.random_state is None else int(self.random_state)
         model = _SnorkelLabelModel(cardinality=self.n_classes, verbose=False, device="cpu")
-        with _preserve_global_rng():
+        with _preserve_global_rng(), torch_threads(SNORKEL_TORCH_THREADS):
             model.fit(
                 L.astype(np.int64),
                 class_balance=balance.tolist() if balance is not None else None,
@@ -175,7 +165,8 @@ class SnorkelLabelModel:
         L = check_votes(L, self.n_classes)
         if not hasattr(self, "model_"):
             raise LabelModelError("SnorkelLabelModel.predict_proba called before fit")
-        probs = np.asarray(self.model_.predict_proba(L.astype(np.int64)), dtype=np.float64)
+        with torch_threads(SNORKEL_TORCH_THREADS):
+            probs = np.asarray(self.model_.predict_proba(L.astype(np.int64)), dtype=np.float64)
         no_votes = (L == ABSTAIN).all(axis=1)
         probs[no_votes] = self.prior_
         probs = np.clip(np.nan_to_num(probs, nan=1.0 / self.n_classes), 0.0, None)
@@ -184,10 +175,19 @@ class SnorkelLabelModel:
 
 def make_label_model(
     settings: LabelModelConfig, *, n_classes: int, random_state: int | None = 0
-) -> MajorityVoteModel | SnorkelLabelModel:
+) -> MajorityVoteModel | SnorkelLabelModel | DawidSkeneModel:
     """Build the label model a config names (``label_model.kind``)."""
     if settings.kind == "majority":
         return MajorityVoteModel(n_classes=n_classes)
+    if settings.kind == "dawid_skene":
+        return DawidSkeneModel(
+            n_classes=n_classes,
+            n_iter=settings.n_iter,
+            tol=settings.tol,
+            smoothing=settings.smoothing,
+            max_fit_items=settings.max_fit_items,
+            random_state=random_state,
+        )
     return SnorkelLabelModel(
         n_classes=n_classes,
         n_epochs=settings.n_epochs,
