@@ -34,6 +34,7 @@ import polars as pl
 from filelock import FileLock, Timeout
 
 from hitl_triage.errors import HitlTriageError
+from hitl_triage.indexing import row_index
 from hitl_triage.rundir import write_frame
 
 ANSWERS_FILE = "answers.parquet"
@@ -248,8 +249,7 @@ def known_labels(answers: pl.DataFrame, ids: list[str]) -> np.ndarray:
         .sort(["adjudicated", "n", "answered_at"], descending=True)
         .unique("id", keep="first")
     )
-    index = {item: i for i, item in enumerate(ids)}
-    for item, label in top.select("id", "label").iter_rows():
-        if item in index:
-            y[index[item]] = label
+    rows = row_index(ids, top["id"])
+    found = rows >= 0
+    y[rows[found]] = top["label"].to_numpy()[found]
     return y

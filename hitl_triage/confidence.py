@@ -49,6 +49,7 @@ from cleanlab.multiannotator import get_active_learning_scores, get_label_qualit
 from hitl_triage.config import LabelModelConfig, TaskConfig
 from hitl_triage.data import Dataset
 from hitl_triage.endmodel import combine_features, out_of_fold_probs, text_features
+from hitl_triage.indexing import row_index
 from hitl_triage.labelmodel import fit_label_model_probs
 from hitl_triage.round_settings import ConfidenceConfig, TriageConfig
 
@@ -301,14 +302,6 @@ def _end_model_labels(settings: ConfidenceConfig, L: np.ndarray, known: np.ndarr
         labels = np.where(weak, lm.argmax(axis=1), labels)
         weights = np.where(weak, weak_weight * lm.max(axis=1), weights)
     return labels, weights
-
-
-def row_index(ids: list[str], query: pl.Series) -> np.ndarray:
-    """``(len(query),)`` int64 position of each queried id in ``ids``, ``-1`` where absent
-    (a join, not a Python loop over items)."""
-    table = pl.DataFrame({"id": pl.Series(ids, dtype=pl.String)}).with_row_index("row")
-    found = pl.DataFrame({"id": query.cast(pl.String)}).join(table, on="id", how="left", maintain_order="left")
-    return found["row"].fill_null(-1).cast(pl.Int64).to_numpy()
 
 
 def human_columns(answers: pl.DataFrame, ids: list[str]) -> tuple[np.ndarray, list[str]]:

@@ -21,7 +21,6 @@ or data is refused (naming what changed) unless the rounds are started afresh (`
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +30,11 @@ import numpy as np
 import polars as pl
 
 from hitl_triage import answers as answers_mod
-from hitl_triage.confidence import Evidence, RoundInputs, compute_evidence, reasons
+from hitl_triage.confidence import Evidence, RoundInputs, human_columns
 from hitl_triage.config import TaskConfig
 from hitl_triage.data import load_dataset
+from hitl_triage.engine import NO_VOTES, FinalLabels, HumanLabels, RoundEngine, final_labels
+from hitl_triage.indexing import row_index
 from hitl_triage.judge import task_judgements
 from hitl_triage.lf import apply_sources
 from hitl_triage.pipeline import save_votes
@@ -48,18 +49,9 @@ from hitl_triage.round_state import (
 )
 from hitl_triage.rundir import write_frame, write_json
 from hitl_triage.store import open_store
-from hitl_triage.triage import (
-    ACCEPT,
-    AUDIT,
-    HUMAN,
-    REVIEW,
-    draw_audit,
-    estimate_figures,
-    route_items,
-)
+from hitl_triage.triage import ACCEPT, AUDIT, HUMAN, REVIEW
 
-NO_VOTES = ("every source abstains on every item: there is no weak evidence, so nothing is "
-            "accepted and every item goes to review (unreviewed items keep the end model's guess)")
+__all__ = ["NO_VOTES", "RunResult", "make_engine", "prepare_inputs", "run_rounds"]
 Reviewer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """A simulated reviewer: ``(item indices, routes) -> labels`` (same length, int64)."""
 
@@ -115,15 +107,6 @@ def _judge_rationales(config: TaskConfig, ids: list[str]) -> list[str | None]:
     return [None] * len(ids) if judged is None else list(judged.rationales)
 
 
-def _routed_ids(run_dir: Path, upto: int, route: str) -> set[str]:
-    ids: set[str] = set()
-    for r in range(upto):
-        if read_record(run_dir, r) is not None:
-            frame = read_routing(run_dir, r)
-            ids.update(frame.filter(pl.col("route") == route)["id"].to_list())
-    return ids
-
-
 def _sync_store(config: TaskConfig) -> Any:
     """Open the review store and make the answers table's live ``store`` answers its current
     resolved set: new settled labels come in; undone, relabeled and adjudicated ones are
@@ -133,97 +116,136 @@ def _sync_store(config: TaskConfig) -> Any:
     return store
 
 
-def _enqueue(store: Any, inputs: RoundInputs, routing: pl.DataFrame, r: int, rationales: list[str | None]) -> None:
-    asked = routing.filter(pl.col("route").is_in([REVIEW, AUDIT]))
-    index = {item: i for i, item in enumerate(inputs.ids)}
-    rows = [index[i] for i in asked["id"].to_list()]
-    votes = [json.dumps({name: (int(v) if v >= 0 else None) for name, v in zip(inputs.names, inputs.L[i], strict=True)})
-             for i in rows]
+def make_engine(config: TaskConfig) -> RoundEngine:
+    """The round engine with a task config's settings."""
+    return RoundEngine(config.n_classes, label_model=config.label_model,
+                       confidence=config.confidence, triage=config.triage)
+
+
+@dataclass
+class _Ledger:
+    """The run's state in memory: human answers and which rounds asked for which items.
+
+    Loaded once from the run directory when the run starts; updated in memory as rounds route
+    and answers arrive; persisted once per round (routing, record, answers).
+
+    Attributes:
+        answers: the live answers table (``ANSWER_SCHEMA``).
+        known: ``(n,)`` int64 human label per item, ``-1`` none.
+        asked_round: ``(n,)`` int64 first round that sent the item to humans, ``-1`` never.
+        audit: ``(n,)`` bool, sent to humans through the uniform audit.
+    """
+
+    ids: list[str]
+    answers: pl.DataFrame
+    known: np.ndarray
+    asked_round: np.ndarray
+    audit: np.ndarray
+
+    @classmethod
+    def load(cls, run_dir: Path, ids: list[str], n_rounds: int) -> _Ledger:
+        n = len(ids)
+        asked_round = np.full(n, -1, dtype=np.int64)
+        audit = np.zeros(n, dtype=bool)
+        for r in range(n_rounds):  # every routing file is read once per run
+            if read_record(run_dir, r) is None:
+                continue
+            routing = read_routing(run_dir, r).select("id", "route")
+            rows = row_index(ids, routing["id"])
+            route = routing["route"].to_numpy()
+            asked = (rows >= 0) & np.isin(route, [REVIEW, AUDIT])
+            first = asked & (asked_round[np.maximum(rows, 0)] < 0)
+            asked_round[rows[first]] = r
+            audit[rows[asked & (route == AUDIT)]] = True
+        ledger = cls(ids, answers_mod.empty_answers(), np.full(n, -1, dtype=np.int64), asked_round, audit)
+        ledger.set_answers(answers_mod.load_answers(run_dir))
+        return ledger
+
+    def set_answers(self, answers: pl.DataFrame) -> None:
+        self.answers = answers
+        self.known = answers_mod.known_labels(answers, self.ids)
+
+    def record_routing(self, route: np.ndarray, r: int) -> None:
+        asked = np.isin(route, [REVIEW, AUDIT]) & (self.asked_round < 0)
+        self.asked_round[asked] = r
+        self.audit |= route == AUDIT
+
+    def asked_in(self, r: int) -> np.ndarray:
+        return np.flatnonzero(self.asked_round == r)
+
+    def human(self) -> HumanLabels:
+        """The engine's view: labels, audit flags (audited = asked through audit and answered),
+        per-reviewer columns and the round of each label."""
+        by_reviewer = human_columns(self.answers, self.ids)[0] if self.answers.height else None
+        label_round = np.full(len(self.ids), -1, dtype=np.int64)
+        if self.answers.height:
+            first = self.answers.group_by("id").agg(pl.col("round").min())
+            rows = row_index(self.ids, first["id"])
+            ok = rows >= 0
+            label_round[rows[ok]] = first["round"].to_numpy()[ok]
+        return HumanLabels(labels=self.known, audited=self.audit & (self.known >= 0),
+                           by_reviewer=by_reviewer, round=label_round)
+
+    def spent(self) -> int:
+        """Labels spent: items asked for in any round, or answered."""
+        return int(((self.asked_round >= 0) | (self.known >= 0)).sum())
+
+
+def _enqueue(store: Any, inputs: RoundInputs, frame: pl.DataFrame, rows: np.ndarray, r: int,
+             rationales: list[str | None]) -> None:
+    """Send the round's review and audit items (``rows``, in ``frame`` order) to the store,
+    each with its text, suggestion, votes (a JSON object: source -> label or null) and the
+    judge's rationale."""
+    votes = pl.DataFrame({name: inputs.L[rows, j].astype(np.int64) for j, name in enumerate(inputs.names)})
+    votes_json = (votes.select(pl.struct([pl.when(pl.col(c) >= 0).then(pl.col(c)).alias(c) for c in votes.columns])
+                               .struct.json_encode().alias("votes"))["votes"]
+                  if inputs.names else pl.Series("votes", ["{}"] * rows.size, dtype=pl.String))
+    asked = frame[rows.tolist()]
     store.enqueue(asked.select(
         "id", "route", pl.lit(r).alias("round"),
         pl.col("priority").fill_nan(0.0).fill_null(0.0),
         pl.col("label").alias("suggested"), pl.col("score").alias("confidence"),
     ).with_columns(
         pl.Series("text", [inputs.texts[i] for i in rows], dtype=pl.String),
-        pl.Series("votes", votes, dtype=pl.String),
+        votes_json.alias("votes"),
         pl.Series("judge_rationale", [rationales[i] for i in rows], dtype=pl.String),
     ))
 
 
-def _answer_simulated(config: TaskConfig, inputs: RoundInputs, routing: pl.DataFrame, r: int, reviewer: Reviewer) -> None:
-    known = answers_mod.known_labels(answers_mod.load_answers(config.out_dir), inputs.ids)
-    index = {item: i for i, item in enumerate(inputs.ids)}
-    asked = routing.filter(pl.col("route").is_in([REVIEW, AUDIT]))
-    rows = np.array([index[i] for i in asked["id"].to_list()], dtype=np.int64)
-    routes = asked["route"].to_numpy()
-    todo = known[rows] < 0 if rows.size else np.zeros(0, bool)
-    if not todo.any():
+def _answer_simulated(config: TaskConfig, inputs: RoundInputs, ledger: _Ledger, rows: np.ndarray,
+                      route: np.ndarray, r: int, reviewer: Reviewer) -> None:
+    """Ask the simulated reviewer about ``rows`` (asked in round ``r``) not answered yet; the
+    answers are persisted (under the answers table's lock) and kept in memory."""
+    todo = rows[ledger.known[rows] < 0]
+    if not todo.size:
         return
-    labels = reviewer(rows[todo], routes[todo])
+    routes = route[todo]
+    labels = reviewer(todo, routes)
     answered = labels >= 0
     new = pl.DataFrame({
-        "id": [inputs.ids[i] for i in rows[todo][answered]],
+        "id": pl.Series(inputs.ids, dtype=pl.String)[todo[answered].tolist()],
         "label": labels[answered].astype(np.int64),
-        "reviewer": "simulated", "round": r, "route": routes[todo][answered].tolist(),
+        "reviewer": "simulated", "round": r, "route": routes[answered].astype(str),
         "origin": "simulated", "answered_at": answers_mod.now_iso(),
     }, schema_overrides={"round": pl.Int64})
     answers_mod.append_answers(config.out_dir, new)
+    ledger.set_answers(answers_mod.load_answers(config.out_dir))
 
 
-def _answered_share(config: TaskConfig, inputs: RoundInputs, routing: pl.DataFrame) -> tuple[int, int]:
-    known = answers_mod.known_labels(answers_mod.load_answers(config.out_dir), inputs.ids)
-    index = {item: i for i, item in enumerate(inputs.ids)}
-    asked = routing.filter(pl.col("route").is_in([REVIEW, AUDIT]))["id"].to_list()
-    done = sum(1 for i in asked if known[index[i]] >= 0)
-    return done, len(asked)
+def _round_routes(run_dir: Path, r: int, ids: list[str]) -> np.ndarray:
+    """``(n,)`` the routes written for round ``r`` (in item order)."""
+    routing = read_routing(run_dir, r).select("id", "route")
+    route = np.full(len(ids), "", dtype=object)
+    rows = row_index(ids, routing["id"])
+    route[rows[rows >= 0]] = routing["route"].to_numpy()[rows >= 0]
+    return route.astype(str)
 
 
-def _routing_frame(inputs: RoundInputs, ev: Evidence, routes: np.ndarray, priority: np.ndarray) -> pl.DataFrame:
-    """Per item: route, best label and score, review value, and the evidence behind them
-    (sources for and against the label, the label model's and the end model's own guesses)."""
-    why = reasons(inputs.L, inputs.names, ev.label, np.arange(len(inputs.ids)))
-    return pl.DataFrame({
-        "id": inputs.ids, "route": routes.astype(str), "label": ev.label, "score": ev.score,
-        "value": ev.value, "priority": priority, "disputed": ev.disputed,
-        "sources_for": [w["for"] for w in why], "sources_against": [w["against"] for w in why],
-        "label_model_label": ev.label_model_probs.argmax(axis=1),
-        "label_model_confidence": ev.label_model_probs.max(axis=1),
-        "end_model_label": ev.end_model_probs.argmax(axis=1),
-        "end_model_confidence": ev.end_model_probs.max(axis=1),
-    }, schema_overrides={"sources_for": pl.List(pl.String), "sources_against": pl.List(pl.String)})
-
-
-def _evidence(config: TaskConfig, inputs: RoundInputs, r: int) -> tuple[Evidence, np.ndarray, dict[str, Any]]:
-    """Evidence and figures with every answer so far; ``r`` = rounds already routed."""
-    answers = answers_mod.load_answers(config.out_dir)
-    known = answers_mod.known_labels(answers, inputs.ids)
-    audit_ids = _routed_ids(config.out_dir, r, AUDIT)
-    audit_rows = np.array([i for i, item in enumerate(inputs.ids) if item in audit_ids and known[i] >= 0],
-                          dtype=np.int64)
-    audited = np.zeros(len(inputs.ids), dtype=bool)
-    audited[audit_rows] = True
-    ev = compute_evidence(config, inputs, known, audited=audited, answers=answers,
-                          random_state=config.seed + r)
-    figures = estimate_figures(guess=ev.guess, guess_score=ev.guess_score, known=known,
-                               audit_rows=audit_rows, disputed=ev.disputed,
-                               alpha=config.triage.alpha, delta=config.triage.delta,
-                               start_fraction=config.triage.scan_start_fraction)
-    if not (inputs.L != -1).any():
-        figures.update(threshold=None, accepted_share=0.0, threshold_reason=NO_VOTES)
-    figures["source_quality"] = ev.source_quality.to_dicts()
-    return ev, known, figures
-
-
-def _threshold(figures: dict[str, Any]) -> float:
-    return math.inf if figures["threshold"] is None else float(figures["threshold"])
-
-
-def write_final_labels(run_dir: Path, inputs: RoundInputs, ev: Evidence, accept: np.ndarray, known: np.ndarray, label_round: np.ndarray) -> Path:
+def write_final_labels(run_dir: Path, inputs: RoundInputs, final: FinalLabels) -> Path:
     """``final_labels.parquet``: every item's label and where it came from."""
-    source = np.where(known >= 0, "human", np.where(accept, "auto", "model"))
     frame = pl.DataFrame({
-        "id": inputs.ids, "label": ev.label.astype(np.int64), "label_source": source,
-        "confidence": ev.score.astype(np.float64), "round": label_round.astype(np.int64),
+        "id": inputs.ids, "label": final.label, "label_source": final.source.astype(str),
+        "confidence": final.confidence, "round": final.round,
     })
     return write_frame(Path(run_dir) / FINAL_LABELS_FILE, frame)
 
@@ -278,6 +300,8 @@ def _run(config: TaskConfig, inputs: RoundInputs, reviewer: Reviewer | None, sto
     schedule = config.curriculum.schedule
     total = round(config.curriculum.total_budget * n)
     caps = round_caps(total, schedule)
+    engine = make_engine(config)
+    ledger = _Ledger.load(run_dir, inputs.ids, len(schedule))
     records: list[dict[str, Any]] = []
     new_rounds = 0
     stop_reason = "the schedule's last round is done"
@@ -285,12 +309,12 @@ def _run(config: TaskConfig, inputs: RoundInputs, reviewer: Reviewer | None, sto
         report(progress, "rounds", r, len(schedule))
         record = read_record(run_dir, r)
         if record is not None and record["status"] == "routed":
-            routing = read_routing(run_dir, r)
+            asked = ledger.asked_in(r)
             if reviewer is not None:
-                _answer_simulated(config, inputs, routing, r, reviewer)
-            done, asked = _answered_share(config, inputs, routing)
-            if reviewer is None and done < config.curriculum.min_answered_share * asked:
-                message = (f"round {r} waits for answers: {done} of {asked} routed items answered "
+                _answer_simulated(config, inputs, ledger, asked, _round_routes(run_dir, r, inputs.ids), r, reviewer)
+            done = int((ledger.known[asked] >= 0).sum())
+            if reviewer is None and done < config.curriculum.min_answered_share * asked.size:
+                message = (f"round {r} waits for answers: {done} of {asked.size} routed items answered "
                            f"(need {config.curriculum.min_answered_share:.0%}); answer them in the "
                            "review app or with `hitl-triage answers import FILE`, then run again")
                 records.append(record)
@@ -303,82 +327,72 @@ def _run(config: TaskConfig, inputs: RoundInputs, reviewer: Reviewer | None, sto
             continue
         if max_new_rounds is not None and new_rounds >= max_new_rounds:
             return RunResult("stopped", f"stopped before round {r} (max_new_rounds)", records, {}, run_dir)
-        ev, known, figures = _evidence(config, inputs, r)
-        asked = _routed_ids(run_dir, r, REVIEW) | _routed_ids(run_dir, r, AUDIT)
-        spent = len(asked | {item for item, k in zip(inputs.ids, known, strict=True) if k >= 0})
+        human = ledger.human()
+        ev, figures = engine.evidence(inputs.L, inputs.X, human, names=inputs.names,
+                                      random_state=config.seed + r)
+        spent = ledger.spent()
         remaining = total - spent
         if remaining <= 0:
             stop_reason = f"the total budget ({total} labels) is spent"
-            return _finish(config, inputs, ev, known, figures, records, stop_reason)
+            return _finish(config, inputs, ledger, ev, figures, records, stop_reason)
         target = config.curriculum.target_accuracy
         if target is not None and figures["est_trainset_accuracy_low"] >= target:
             stop_reason = f"estimated training-set accuracy reached the target {target}"
-            return _finish(config, inputs, ev, known, figures, records, stop_reason)
+            return _finish(config, inputs, ledger, ev, figures, records, stop_reason)
         cap = min(caps[r], remaining)
-        rng = np.random.default_rng([config.seed, r])
-        n_audit = round(config.triage.audit_fraction * cap)
-        audit = draw_audit(known < 0, n_audit, rng=rng)
-        routing = route_items(scores=ev.score, value=ev.value, disputed=ev.disputed, known=known >= 0,
-                              audit=audit, threshold=_threshold(figures), review_budget=cap - audit.size,
-                              features=inputs.X, max_similarity=config.triage.review_max_similarity)
-        frame = _routing_frame(inputs, ev, routing.route, routing.priority)
+        result = engine.route(ev, figures, human, inputs.X, budget=cap, random_state=[config.seed, r])
+        frame = result.frame(inputs.ids, inputs.L, inputs.names)
         write_frame(round_dir(run_dir, r) / "routing.parquet", frame)
         record = {
             "round": r, "status": "routed", "n_items": n, "cap": cap,
-            "n_review": routing.n_review, "n_audit": routing.n_audit,
-            "human_share": (routing.n_review + routing.n_audit) / n,
-            "cumulative_human_share": (spent + routing.n_review + routing.n_audit) / n,
-            "open_share": float(np.isin(routing.route, [REVIEW, "defer"]).mean()),
-            "accepted_share": float((routing.route == ACCEPT).mean()),
-            "n_disputed": routing.n_disputed, **figures,
+            "n_review": result.n_review, "n_audit": result.n_audit,
+            "human_share": (result.n_review + result.n_audit) / n,
+            "cumulative_human_share": (spent + result.n_review + result.n_audit) / n,
+            "open_share": float(np.isin(result.route, [REVIEW, "defer"]).mean()),
+            "accepted_share": float((result.route == ACCEPT).mean()),
+            "n_disputed": result.n_disputed, **figures,
         }
         write_json(round_dir(run_dir, r) / "record.json", record)
+        ledger.record_routing(result.route, r)
         new_rounds += 1
         if store is not None:
-            _enqueue(store, inputs, frame, r, _judge_rationales(config, inputs.ids))
+            _enqueue(store, inputs, frame, result.asked, r, _judge_rationales(config, inputs.ids))
         if reviewer is None:
-            message = (f"round {r} routed {routing.n_review} items to review and {routing.n_audit} "
+            message = (f"round {r} routed {result.n_review} items to review and {result.n_audit} "
                        "to audit; waiting for answers (review app, or `hitl-triage answers export` "
                        "then `answers import`)")
             records.append(record)
-            write_final_labels(run_dir, inputs, ev, routing.route == ACCEPT, known,
-                               np.full(n, r))
+            waiting = final_labels(ev, figures, human, n_rounds=r)
+            accept = result.route == ACCEPT
+            write_final_labels(run_dir, inputs, FinalLabels(
+                label=waiting.label, source=np.where(human.known, HUMAN, np.where(accept, "auto", "model")),
+                confidence=waiting.confidence, round=np.full(n, r, dtype=np.int64)))
             return RunResult("waiting", message, records, {}, run_dir)
-        _answer_simulated(config, inputs, frame, r, reviewer)
+        _answer_simulated(config, inputs, ledger, result.asked, result.route, r, reviewer)
         record["status"] = "complete"
         write_json(round_dir(run_dir, r) / "record.json", record)
         records.append(record)
-    ev, known, figures = _evidence(config, inputs, len(schedule))
-    return _finish(config, inputs, ev, known, figures, records, stop_reason)
+    ev, figures = engine.evidence(inputs.L, inputs.X, ledger.human(), names=inputs.names,
+                                  random_state=config.seed + len(schedule))
+    return _finish(config, inputs, ledger, ev, figures, records, stop_reason)
 
 
-def _finish(config: TaskConfig, inputs: RoundInputs, ev: Evidence, known: np.ndarray, figures: dict[str, Any],
+def _finish(config: TaskConfig, inputs: RoundInputs, ledger: _Ledger, ev: Evidence, figures: dict[str, Any],
             records: list[dict[str, Any]], reason: str) -> RunResult:
     run_dir = config.out_dir
-    unlabeled = known < 0
-    accept = unlabeled & (ev.score >= _threshold(figures)) & ~ev.disputed
-    label_round = np.full(len(inputs.ids), len(records))
-    answers = answers_mod.load_answers(run_dir)
-    if answers.height:
-        first = answers.group_by("id").agg(pl.col("round").min())
-        rounds = dict(first.iter_rows())
-        label_round = np.array([rounds.get(i, len(records)) if k >= 0 else len(records)
-                                for i, k in zip(inputs.ids, known, strict=True)])
-    write_final_labels(run_dir, inputs, ev, accept, known, label_round)
-    n = len(inputs.ids)
-    final = {
-        **figures, "stop_reason": reason, "rounds": len(records),
-        "human_share": float((known >= 0).mean()), "accepted_share": float(accept.sum() / n),
-        "model_share": float((unlabeled & ~accept).sum() / n),
-        "routes": np.where(known >= 0, HUMAN, np.where(accept, ACCEPT, "model")).tolist(),
+    final = final_labels(ev, figures, ledger.human(), n_rounds=len(records))
+    write_final_labels(run_dir, inputs, final)
+    shares = final.shares()
+    summary = {
+        **figures, "stop_reason": reason, "rounds": len(records), **shares,
+        "routes": np.where(final.source == "auto", ACCEPT, final.source).tolist(),
     }
-    write_json(Path(run_dir) / ROUNDS_DIR / "final.json", {k: v for k, v in final.items() if k != "routes"})
+    write_json(Path(run_dir) / ROUNDS_DIR / "final.json", {k: v for k, v in summary.items() if k != "routes"})
     write_round_report(run_dir, {
-        "task": config.task, "rounds": records, "human_share": final["human_share"],
+        "task": config.task, "rounds": records, "human_share": shares["human_share"],
         "trainset_accuracy": None, "est_trainset_accuracy": figures.get("est_trainset_accuracy"),
-        "accepted_share": final["accepted_share"], "accepted_accuracy": figures.get("est_accepted_accuracy"),
+        "accepted_share": shares["accepted_share"], "accepted_accuracy": figures.get("est_accepted_accuracy"),
         "threshold": figures["threshold"], "threshold_reason": figures["threshold_reason"],
         "stop_reason": reason,
     })
-    return RunResult("finished", f"finished: {reason}", records, final, run_dir)
-
+    return RunResult("finished", f"finished: {reason}", records, summary, run_dir)
