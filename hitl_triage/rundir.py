@@ -1,7 +1,10 @@
 """The run directory: where every stage writes its outputs, atomically.
 
 State that must survive a crash lives here. Every write goes to a temporary file in the same
-folder and is renamed into place, so a reader never sees a half-written file.
+folder and is renamed into place, so a reader never sees a half-written file. Stages call
+:func:`check_run_dir` before any work, and every OS error while writing becomes a
+:class:`~hitl_triage.errors.RunDirError` that names the path. Nothing here deletes a folder it
+did not create.
 
 Layout (relative to ``config.run_dir``)::
 
