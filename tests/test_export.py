@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -17,7 +18,7 @@ import datasets
 import polars as pl
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -248,7 +249,16 @@ ID_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characte
 def _write_items(path: Path, ids: list[str], fmt: str) -> None:
     frame = pl.DataFrame({"item_id": ids, "body": [f"text {i} song" for i in range(len(ids))]},
                          schema={"item_id": pl.String, "body": pl.String})
-    if fmt == "csv":
+    if fmt in ("hf", "wrench"):
+        shutil.rmtree(path, ignore_errors=True)
+    if fmt == "hf":
+        datasets.Dataset.from_polars(frame).save_to_disk(str(path))
+    elif fmt == "wrench":
+        path.mkdir()
+        (path / "label.json").write_text(json.dumps({"0": "ham", "1": "spam"}))
+        records = {i: {"label": 0, "weak_labels": [-1], "data": {"text": t}} for i, t in frame.iter_rows()}
+        (path / "train.json").write_text(json.dumps(records))
+    elif fmt == "csv":
         frame.write_csv(path)
     elif fmt == "tsv":
         frame.write_csv(path, separator="\t")
@@ -258,17 +268,22 @@ def _write_items(path: Path, ids: list[str], fmt: str) -> None:
         frame.write_parquet(path)
 
 
-@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet"])
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet", "hf", "wrench"])
 def test_ids_round_trip_unchanged(tmp_path_factory: pytest.TempPathFactory, fmt: str) -> None:
     root = tmp_path_factory.mktemp(f"ids_{fmt}")
     config = make_task(root, lf_source=EXPRESSION_LFS, gold=None)
     spec = yaml.safe_load(config.read_text())
     spec["dataset"]["path"] = f"items.{fmt}"
+    if fmt == "wrench":
+        spec["dataset"] = {"path": "items.wrench", "format": "wrench"}
     config.write_text(yaml.safe_dump(spec))
 
-    @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(st.lists(ID_TEXT | st.sampled_from(["0001", "1", "1.10", "1.1", "1e3", "abc", " 7 ", "NA", "null", "-0"]),
-                    min_size=1, max_size=8, unique=True))
+    tricky = ["0001", "1", "1.10", "1.1", "1e3", " 7 ", "NA", "null", "-0", "a\rb", "x\ny",
+              'q"uote', "a,b", "t\tab"]
+
+    @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(ID_TEXT | st.sampled_from(tricky), min_size=1, max_size=8, unique=True))
+    @example(tricky)
     def round_trip(ids: list[str]) -> None:
         _write_items(root / f"items.{fmt}", ids, fmt)
         _ok("apply", str(config))
