@@ -94,6 +94,9 @@ def _read_rows(path: Path) -> list[dict[str, object]]:
                 raise AnswerImportError(f"{path}: row {number}: not valid JSON: {exc.msg}") from None
             if not isinstance(row, dict):
                 raise AnswerImportError(f"{path}: row {number}: expected a JSON object, got {type(row).__name__}")
+            if isinstance(row.get("id"), int | float) and not isinstance(row["id"], bool):
+                # ids are text: a JSON number id keeps its literal (1.10 stays "1.10", not 1.1)
+                row["id"] = json.loads(line, parse_int=str, parse_float=str)["id"]
             row["__row__"] = number
             rows.append(row)
         return rows

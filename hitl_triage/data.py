@@ -2,6 +2,9 @@
 
 The loader returns a :class:`Dataset` whose ``items`` frame has a unique string ``id`` column,
 a ``text`` column (null or empty text is kept and abstained on) and the file's other fields.
+Ids are read as text, never type-guessed: ``0001`` stays ``0001`` and ``1.10`` stays ``1.10``
+in CSV/TSV and JSONL (Parquet and HF datasets keep the type they were stored with; float ids
+are refused because they cannot round-trip).
 Precomputed votes come out as an ``L`` block. Gold labels are *not* part of a ``Dataset``: they
 are read by :func:`load_gold` only, so that nothing but evaluation and the simulated reviewers
 can see them.
@@ -9,7 +12,6 @@ can see them.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,12 +20,20 @@ import polars as pl
 
 from hitl_triage.config import DatasetConfig
 from hitl_triage.errors import DatasetError
+from hitl_triage.readers import (
+    ID,
+    TEXT,
+    WRENCH_GOLD,
+    WRENCH_VOTES,
+    check_wrench_labels,
+    detect_format,
+    read_table,
+)
+
+__all__ = ["ABSTAIN", "ID", "TEXT", "Dataset", "check_wrench_labels", "detect_format",
+           "gold_field", "load_dataset", "load_gold", "read_table"]
 
 ABSTAIN = -1
-ID = "id"
-TEXT = "text"
-WRENCH_GOLD = "label"
-WRENCH_VOTES = "weak_labels"
 
 
 @dataclass(frozen=True)
@@ -59,104 +69,6 @@ class Dataset:
         return (text.is_null() | (text.str.strip_chars() == "")).fill_null(True).to_numpy()
 
 
-def detect_format(path: Path) -> str:
-    """Guess a dataset format from a path: a folder is WRENCH or HF, a file goes by extension."""
-    if path.is_dir():
-        if (path / "label.json").is_file() or (path / "train.json").is_file():
-            return "wrench"
-        if any((path / f).is_file() for f in ("dataset_info.json", "dataset_dict.json", "state.json")):
-            return "hf"
-        raise DatasetError(
-            f"{path}: folder is neither a WRENCH dataset (train.json, label.json) nor a Hugging "
-            "Face dataset saved with save_to_disk (dataset_info.json or dataset_dict.json)"
-        )
-    suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
-    by_suffix = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-                 ".parquet": "parquet", ".pq": "parquet", ".json": "wrench"}
-    if suffix.lower() in by_suffix:
-        return by_suffix[suffix.lower()]
-    raise DatasetError(
-        f"{path}: cannot tell the format from the extension {suffix!r}; set dataset.format to "
-        "one of csv, jsonl, parquet, hf, wrench"
-    )
-
-
-def _read_wrench(path: Path, split: str | None) -> pl.DataFrame:
-    file = path if path.is_file() else path / f"{split or 'train'}.json"
-    if not file.is_file():
-        raise DatasetError(f"{file}: WRENCH split file not found")
-    try:
-        records = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatasetError(f"{file}: not a WRENCH JSON file: {exc}") from None
-    if not isinstance(records, dict):
-        raise DatasetError(
-            f"{file}: expected a JSON object keyed by record id, got {type(records).__name__}"
-        )
-    ids, texts, gold, votes = [], [], [], []
-    for key, rec in records.items():
-        if not isinstance(rec, dict) or "data" not in rec:
-            raise DatasetError(f"{file}: record {key!r}: expected keys label, weak_labels, data")
-        ids.append(str(key))
-        texts.append((rec.get("data") or {}).get("text"))
-        gold.append(rec.get(WRENCH_GOLD))
-        votes.append(rec.get(WRENCH_VOTES) or [])
-    return pl.DataFrame(
-        {ID: ids, TEXT: texts, WRENCH_GOLD: gold, WRENCH_VOTES: votes},
-        schema={ID: pl.String, TEXT: pl.String, WRENCH_GOLD: pl.Int64,
-                WRENCH_VOTES: pl.List(pl.Int64)},
-    )
-
-
-def _read_hf(path: Path, split: str | None) -> pl.DataFrame:
-    import datasets  # heavy import, only when needed
-
-    try:
-        loaded = datasets.load_from_disk(str(path))
-    except (FileNotFoundError, ValueError) as exc:
-        raise DatasetError(f"{path}: not a Hugging Face dataset saved to disk: {exc}") from None
-    if isinstance(loaded, datasets.DatasetDict):
-        splits = list(loaded)
-        if split is None and len(splits) == 1:
-            split = splits[0]
-        if split not in loaded:
-            raise DatasetError(
-                f"{path}: dataset.split must name one of the splits {splits}, got {split!r}"
-            )
-        loaded = loaded[split]
-    return pl.from_arrow(loaded.data.table)  # type: ignore[return-value]
-
-
-def read_table(config: DatasetConfig) -> pl.DataFrame:
-    """Read the dataset file into a raw polars frame (all columns, no checks on fields).
-
-    Raises:
-        DatasetError: the path is missing, or the file is not what its format says.
-    """
-    path = config.path
-    if not path.exists():
-        raise DatasetError(f"{path}: dataset not found")
-    fmt = detect_format(path) if config.format == "auto" else config.format
-    try:
-        if fmt == "wrench":
-            return _read_wrench(path, config.split)
-        if fmt == "hf":
-            return _read_hf(path, config.split)
-        if path.is_dir():
-            raise DatasetError(f"{path}: is a folder, but dataset.format is {fmt!r}")
-        if fmt == "csv":
-            sep = "\t" if path.suffix.lower() == ".tsv" else ","
-            return pl.read_csv(path, separator=sep, infer_schema_length=10_000)
-        if fmt == "jsonl":
-            return pl.read_ndjson(path, infer_schema_length=10_000)
-        return pl.read_parquet(path)
-    except DatasetError:
-        raise
-    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DatasetError(f"{path}: could not read as {fmt}: {first}") from None
-
-
 def _require_column(frame: pl.DataFrame, column: str, field: str, path: Path) -> None:
     if column not in frame.columns:
         raise DatasetError(
@@ -172,6 +84,11 @@ def _with_ids(frame: pl.DataFrame, config: DatasetConfig, fmt: str) -> pl.DataFr
     if config.id_field is None:
         return frame.with_row_index(ID).with_columns(pl.col(ID).cast(pl.String))
     _require_column(frame, config.id_field, "id_field", path)
+    if frame[config.id_field].dtype.is_float():
+        raise DatasetError(
+            f"{path}: column {config.id_field!r} (dataset.id_field) holds floats, which cannot "
+            "keep ids as written (1.10 would become 1.1); store the ids as text or integers"
+        )
     ids = frame[config.id_field].cast(pl.String)
     missing = ids.is_null() | (ids.str.strip_chars() == "")
     if missing.any():
@@ -247,19 +164,24 @@ def _format_of(config: DatasetConfig) -> str:
     return detect_format(config.path) if config.format == "auto" else config.format
 
 
-def load_dataset(config: DatasetConfig, *, n_classes: int) -> Dataset:
+def load_dataset(config: DatasetConfig, *, n_classes: int, label_names: list[str] | None = None) -> Dataset:
     """Load the items of a task, with unique string ids and a text column.
 
     Args:
         config: the ``dataset:`` section of a task config.
         n_classes: number of classes ``k``; precomputed votes must be in ``{-1, ..., k-1}``.
+        label_names: the config's class names in index order; when given, a WRENCH folder's
+            ``label.json`` must list the same classes in the same order.
 
     Raises:
-        DatasetError: missing file, unreadable file, missing id or text column, duplicate ids,
-            or a vote outside the label range. Each message names the file, column and row.
+        DatasetError: missing, unreadable or empty file, missing id or text column, duplicate
+            ids, a vote outside the label range, or WRENCH classes that differ from
+            ``label_names``. Each message names the file, column and row.
     """
-    frame = read_table(config)
     fmt = _format_of(config)
+    if fmt == "wrench" and label_names is not None:
+        check_wrench_labels(config.path, label_names)
+    frame = read_table(config)
     frame = _with_ids(frame, config, fmt)
     _check_unique_ids(frame, config.path, config.id_field or ID)
     text_field = TEXT if fmt == "wrench" else config.text_field

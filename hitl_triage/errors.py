@@ -29,3 +29,11 @@ class LabelModelError(HitlTriageError):
 
 class RunStateError(HitlTriageError):
     """The run directory lacks a stage's output that a later stage needs."""
+
+
+class RunDirError(HitlTriageError):
+    """The run directory (or another output path) cannot be created or written."""
+
+
+class ExportError(HitlTriageError):
+    """An export target is refused: wrong suffix for the format, or content the export did not write."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -22,16 +21,16 @@ from hitl_triage.answers import known_labels, load_answers
 from hitl_triage.config import TaskConfig
 from hitl_triage.data import ID, TEXT, gold_field, load_dataset, load_gold
 from hitl_triage.errors import RunStateError
+from hitl_triage.export import ExportFormat, resolve_target, write_trainset
 from hitl_triage.labelmodel import make_label_model
 from hitl_triage.lf import apply_sources, lf_summary
 from hitl_triage.progress import Progress, report
 from hitl_triage.report import update_report
-from hitl_triage.rundir import atomic_dir, write_frame, write_jsonl
+from hitl_triage.rundir import check_run_dir, write_frame, write_jsonl
 
 VOTES_FILE = "votes.parquet"
 PROBS_FILE = "probs.parquet"
 FINAL_LABELS_FILE = "final_labels.parquet"
-ExportFormat = Literal["parquet", "jsonl", "hf"]
 
 
 @dataclass(frozen=True)
@@ -89,9 +88,9 @@ def save_votes(run_dir: Path, ids: list[str], L: np.ndarray, names: list[str]) -
 
 def run_apply(config: TaskConfig, *, progress: Progress | None = None) -> ApplyResult:
     """Load the dataset, apply every source, write ``votes.parquet`` and the LF analysis."""
-    run_dir = config.out_dir
+    run_dir = check_run_dir(config.out_dir)
     report(progress, "load dataset", 0, 1)
-    dataset = load_dataset(config.dataset, n_classes=config.n_classes)
+    dataset = load_dataset(config.dataset, n_classes=config.n_classes, label_names=config.label_names)
     report(progress, "load dataset", 1, 1)
     votes = apply_sources(config, dataset, progress=progress)
     save_votes(run_dir, dataset.ids, votes.L, votes.names)
@@ -151,6 +150,7 @@ def load_votes(config: TaskConfig) -> tuple[list[str], np.ndarray, list[str]]:
 
 def run_label(config: TaskConfig, *, progress: Progress | None = None) -> LabelResult:
     """Fit the configured label model on the votes and write ``probs.parquet``."""
+    check_run_dir(config.out_dir)
     ids, L, _names = load_votes(config)
     known = _human_labels(config, ids)
     report(progress, f"label model ({config.label_model.kind})", 0, 1)
@@ -203,10 +203,22 @@ def _final_labels(config: TaskConfig, ids: list[str], L: np.ndarray) -> pl.DataF
     })
 
 
-def run_export(config: TaskConfig, *, fmt: ExportFormat = "parquet", out: Path | None = None) -> ExportResult:
-    """Write the training set: id, text, label, label_index, confidence, label_source, round, votes."""
+def run_export(config: TaskConfig, *, fmt: ExportFormat = "parquet", out: Path | None = None,
+               force: bool = False) -> ExportResult:
+    """Write the training set: id, text, label, label_index, confidence, label_source, round, votes.
+
+    ``out`` is a file or a folder (see :func:`hitl_triage.export.resolve_target`; default
+    ``RUN_DIR/trainset/``). An existing target is replaced only if it is a previous export of
+    this task, or of another task with ``force`` (see :mod:`hitl_triage.export`).
+
+    Raises:
+        ExportError: ``out`` contradicts ``fmt``, or holds something no export of this task wrote.
+        RunStateError: ``apply`` or ``label`` has not run, or the dataset changed since.
+    """
+    target = resolve_target(fmt, out, config.out_dir / "trainset")
+    check_run_dir(config.out_dir)
     ids, L, names = load_votes(config)
-    dataset = load_dataset(config.dataset, n_classes=config.n_classes)
+    dataset = load_dataset(config.dataset, n_classes=config.n_classes, label_names=config.label_names)
     if dataset.ids != ids:
         raise RunStateError(
             f"{config.out_dir / VOTES_FILE}: votes are for a different version of the dataset; "
@@ -222,15 +234,7 @@ def run_export(config: TaskConfig, *, fmt: ExportFormat = "parquet", out: Path |
         votes = pl.struct([pl.Series(name, L[:, j].astype(np.int64)).replace_strict(**decode)
                            for j, name in enumerate(names)])
         trainset = trainset.with_columns(pl.select(votes.alias("votes")).to_series())
-    target = out or config.out_dir / "trainset" / {"parquet": "train.parquet", "jsonl": "train.jsonl", "hf": "hf"}[fmt]
-    if fmt == "hf":
-        import datasets
-
-        datasets.disable_progress_bars()
-        with atomic_dir(target) as tmp:
-            datasets.Dataset.from_polars(trainset).save_to_disk(str(tmp))
-    else:
-        write_frame(target, trainset)
+    write_trainset(trainset, fmt=fmt, target=target, task=config.task, force=force, legacy=out is None)
     by_source = dict(trainset.group_by("label_source").len().iter_rows())
     update_report(config.out_dir, config.task, "export", {
         "path": str(target), "format": fmt, "rows": trainset.height,

@@ -1,11 +1,13 @@
 """The task commands end to end through the real CLI (typer's runner), on real files."""
 
 import json
+import os
 from pathlib import Path
 
 import datasets
 import polars as pl
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from hitl_triage.cli import app
@@ -144,3 +146,116 @@ def test_outputs_are_readable_by_the_team(task_config: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o666 & ~umask
+
+
+# --- bad inputs: one red line naming what to fix, exit code 1, before work is wasted ------------
+
+SENTINEL_LFS = '''
+from pathlib import Path
+from hitl_triage.lf import ABSTAIN, labeling_function
+
+
+@labeling_function()
+def touches(x):
+    Path(__file__).with_name("lf_ran").touch()
+    return ABSTAIN
+'''
+
+
+def _one_error_line(result) -> str:
+    """The single ``error:`` line of a failed command (and no traceback)."""
+    assert result.exit_code == 1, result.output
+    assert not isinstance(result.exception, Exception), repr(result.exception)
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in result.output, result.output
+    return errors[0]
+
+
+def test_run_dir_that_is_a_file_fails_before_any_lf_runs(tmp_path: Path) -> None:
+    config = make_task(tmp_path, lf_source=SENTINEL_LFS)
+    (tmp_path / "run").write_text("not a folder")
+    line = _one_error_line(runner.invoke(app, ["apply", str(config)]))
+    assert f"{tmp_path / 'run'}: run_dir must be a folder, but it is a file" in line
+    assert not (tmp_path / "lfs" / "lf_ran").exists()
+
+
+def test_run_dir_that_cannot_be_created_fails_before_any_lf_runs(tmp_path: Path) -> None:
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    config = make_task(tmp_path, lf_source=SENTINEL_LFS, extra={"run_dir": "blocker/run"})
+    line = _one_error_line(runner.invoke(app, ["apply", str(config)]))
+    assert f"{tmp_path / 'blocker' / 'run'}: cannot create run_dir: Not a directory" in line
+    assert not (tmp_path / "lfs" / "lf_ran").exists()
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root can write to read-only folders")
+def test_read_only_run_dir_fails_before_any_lf_runs(tmp_path: Path) -> None:
+    config = make_task(tmp_path, lf_source=SENTINEL_LFS)
+    (tmp_path / "run").mkdir(mode=0o555)
+    try:
+        line = _one_error_line(runner.invoke(app, ["apply", str(config)]))
+    finally:
+        (tmp_path / "run").chmod(0o755)
+    assert f"{tmp_path / 'run'}: run_dir is not writable: Permission denied" in line
+    assert not (tmp_path / "lfs" / "lf_ran").exists()
+
+
+def test_os_error_while_writing_the_run_dir_is_one_line(task_config: Path) -> None:
+    votes = task_config.parent / "run" / "votes.parquet"
+    votes.mkdir(parents=True)  # a folder where the label matrix must go
+    line = _one_error_line(runner.invoke(app, ["apply", str(task_config)]))
+    assert f"{votes}: cannot write: Is a directory" in line
+    assert [p.name for p in votes.parent.iterdir() if p.name.startswith(".votes")] == []
+
+
+def test_a_dataset_with_no_rows_is_refused_by_every_stage(task_config: Path) -> None:
+    _ok("apply", str(task_config))
+    _ok("label", str(task_config))
+    (task_config.parent / "items.csv").write_text("item_id,body,truth\n")
+    for command in ("apply", "export", "run"):
+        line = _one_error_line(runner.invoke(app, [command, str(task_config)]))
+        assert "items.csv: the dataset has 0 rows, expected at least one item; check dataset.path" in line
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (b"item_id,body\r1,a\r", "line 1 ends with a bare carriage return"),
+    (b"PAR1\x15\x04\x00", "this is a Parquet file (it starts with b'PAR1'), not csv"),
+])
+def test_bad_csv_is_one_line(task_config: Path, content: bytes, expected: str) -> None:
+    (task_config.parent / "items.csv").write_bytes(content)
+    assert expected in _one_error_line(runner.invoke(app, ["apply", str(task_config)]))
+
+
+def test_broken_jsonl_line_is_one_line(tmp_path: Path) -> None:
+    config = make_task(tmp_path, data_format="jsonl")
+    lines = (tmp_path / "items.jsonl").read_text().splitlines()
+    lines[2] = lines[2][:-1]
+    (tmp_path / "items.jsonl").write_text("\n".join(lines) + "\n")
+    line = _one_error_line(runner.invoke(app, ["apply", str(config)]))
+    assert "items.jsonl: line 3 is not valid JSON" in line and "fix or remove that line" in line
+
+
+def test_wrench_label_order_is_checked_by_apply(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    _ok("init", "--from-wrench", str(FIXTURES / "wrench_tiny"), "--name", "tiny")
+    config = tmp_path / "configs" / "tiny.yaml"
+    spec = yaml.safe_load(config.read_text())
+    spec["labels"] = spec["labels"][::-1]
+    config.write_text(yaml.safe_dump(spec))
+    line = _one_error_line(runner.invoke(app, ["apply", str(config)]))
+    assert "the dataset's classes in index order are ['HAM', 'SPAM'], but the config's labels are ['SPAM', 'HAM']" in line
+
+
+def test_answers_import_keeps_ids_as_written(tmp_path: Path) -> None:
+    ids = ["0001", "1", "1.10", "1.1"]
+    data = tmp_path / "items.csv"
+    config = make_task(tmp_path, gold=None)
+    data.write_text("item_id,body\n" + "".join(f"{i},text {n}\n" for n, i in enumerate(ids)))
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text('{"id": 1.10, "label": "spam", "reviewer": "ann"}\n'
+                       '{"id": "0001", "label": "ham", "reviewer": "ann"}\n')
+    out = _ok("answers", "import", str(config), str(answers))
+    stored = pl.read_parquet(tmp_path / "run" / "answers.parquet")
+    assert stored["id"].to_list() == ["1.10", "0001"], out
+    (tmp_path / "answers.csv").write_text("id,label,reviewer\n1.1,ham,bob\n")
+    _ok("answers", "import", str(config), str(tmp_path / "answers.csv"))
+    assert "1.1" in pl.read_parquet(tmp_path / "run" / "answers.parquet")["id"].to_list()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -16,6 +16,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from hitl_triage.errors import HitlTriageError
 
@@ -47,10 +48,22 @@ def progress_bars() -> Iterator[Callable[[str, int, int], None]]:
         yield update
 
 
+def fail(message: str) -> NoReturn:
+    """Print one red ``error:`` line (``message`` is printed as is, never as markup); exit 1."""
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
+    raise typer.Exit(code=1)
+
+
 def run_or_exit(func: Callable[[], T]) -> T:
-    """Run a library call; turn a project error into a red message and exit code 1."""
+    """Run a library call; turn a project error into one red line and exit code 1.
+
+    An ``OSError`` that escapes the library (a file that cannot be read or written) is shown
+    the same way, naming the path, instead of a traceback.
+    """
     try:
         return func()
     except HitlTriageError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
-        raise typer.Exit(code=1) from None
+        fail(str(exc))
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        fail(f"{where}{exc.strerror or exc}")

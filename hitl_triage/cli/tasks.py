@@ -111,14 +111,24 @@ def label(config: ConfigArg) -> None:
 
 def export(
     config: ConfigArg,
-    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.parquet,
-    out: Annotated[Path | None, typer.Option(help="Output path (default: RUN_DIR/trainset/).")] = None,
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format; it decides, "
+                                           "a contradicting --out suffix is an error.")] = Format.parquet,
+    out: Annotated[Path | None, typer.Option(
+        help="A file with the format's suffix, or a folder (gets train.parquet, train.jsonl, or "
+        "the hf dataset). Default: RUN_DIR/trainset/.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Also replace a previous export of another task. Files that no export "
+        "wrote are never replaced.")] = False,
 ) -> None:
-    """Write the training set: id, text, label, confidence, label source and the votes."""
+    """Write the training set: id, text, label, confidence, label source and the votes.
+
+    A target that exists is replaced only if it is a previous export of this task (recorded in
+    .hitl-triage-export.json beside it); anything else is refused.
+    """
     from hitl_triage.pipeline import run_export
 
     cfg = _config(config)
-    result = run_or_exit(lambda: run_export(cfg, fmt=format.value, out=out))  # type: ignore[arg-type]
+    result = run_or_exit(lambda: run_export(cfg, fmt=format.value, out=out, force=force))  # type: ignore[arg-type]
     console.print(f"training set: [bold]{result.path}[/] ({result.n_rows} rows; by source {result.by_source})")
 
 
