@@ -239,7 +239,7 @@ def import_answers(config: TaskConfig, path: Path, *, allow_unrouted: bool = Fal
     """
     from hitl_triage.data import load_dataset
 
-    ids = load_dataset(config.dataset, n_classes=config.n_classes).ids
+    ids = load_dataset(config.dataset, n_classes=config.n_classes, label_names=config.label_names).ids
     routings = _routings(config.out_dir)
     rounds: dict[str, int] = {}
     routes: dict[str, str] = {}
@@ -268,7 +268,7 @@ def open_requests(config: TaskConfig) -> pl.DataFrame:
     reviewer needs: id, text, route, round, priority, suggested (class name), confidence."""
     from hitl_triage.data import load_dataset
 
-    dataset = load_dataset(config.dataset, n_classes=config.n_classes)
+    dataset = load_dataset(config.dataset, n_classes=config.n_classes, label_names=config.label_names)
     answered = set(load_answers(config.out_dir)["id"].to_list())
     frames = [routing.filter(pl.col("route").is_in(["review", "audit"])).with_columns(pl.lit(r).alias("round"))
               for r, routing in _routings(config.out_dir)]

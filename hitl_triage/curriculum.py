@@ -47,7 +47,7 @@ from hitl_triage.round_state import (
     discard_rounds,
     run_fingerprint,
 )
-from hitl_triage.rundir import write_frame, write_json
+from hitl_triage.rundir import check_run_dir, write_frame, write_json
 from hitl_triage.store import open_store
 from hitl_triage.triage import ACCEPT, AUDIT, HUMAN, REVIEW
 
@@ -95,7 +95,7 @@ def round_caps(total: int, schedule: list[float]) -> list[int]:
 
 def prepare_inputs(config: TaskConfig, *, progress: Progress | None = None) -> RoundInputs:
     """Load the dataset, apply every source (cached) and build the end model's features."""
-    dataset = load_dataset(config.dataset, n_classes=config.n_classes)
+    dataset = load_dataset(config.dataset, n_classes=config.n_classes, label_names=config.label_names)
     votes = apply_sources(config, dataset, progress=progress)
     save_votes(config.out_dir, dataset.ids, votes.L, votes.names)  # `export` reads the same votes
     return RoundInputs.build(config, dataset, votes.L, votes.names)
@@ -280,6 +280,7 @@ def run_rounds(
         RunSettingsChangedError: the run directory holds rounds made with other settings or
             data (and not ``fresh``).
     """
+    check_run_dir(config.out_dir)  # before any LF runs
     inputs = inputs or prepare_inputs(config, progress=progress)
     if fresh:
         discard_rounds(config.out_dir)

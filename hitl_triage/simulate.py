@@ -26,7 +26,7 @@ from hitl_triage.evaluation import Baselines, accuracy
 from hitl_triage.progress import Progress
 from hitl_triage.round_report import write_round_report
 from hitl_triage.round_state import describe_changes, mismatch_message
-from hitl_triage.rundir import write_json
+from hitl_triage.rundir import check_run_dir, write_json
 from hitl_triage.triage import ACCEPT, HUMAN
 
 SUMMARY_FILE = "summary.json"
@@ -92,6 +92,7 @@ def simulate(config: TaskConfig, *, budget: float, seed: int, out_dir: Path, fre
     budget = check_budget(budget)
     out_dir = Path(out_dir)
     config = _sim_config(config, budget=budget, seed=seed, out_dir=out_dir)
+    check_run_dir(config.out_dir)  # before any LF runs
     inputs = prepare_inputs(config, progress=progress)
     gold = _gold(config, inputs.ids)
     _check_out_dir(out_dir, budget, seed, config.task, fresh=fresh)

@@ -1,7 +1,9 @@
 """The task commands end to end through the real CLI (typer's runner), on real files."""
 
+import contextlib
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import datasets
@@ -187,15 +189,43 @@ def test_run_dir_that_cannot_be_created_fails_before_any_lf_runs(tmp_path: Path)
     assert not (tmp_path / "lfs" / "lf_ran").exists()
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root can write to read-only folders")
+@contextlib.contextmanager
+def _read_only_folder(path: Path):
+    """``path`` as a folder nobody may write to: mode 0555 for a normal user; for root (who
+    writes through modes) a read-only tmpfs mounted there, unmounted afterwards."""
+    path.mkdir(mode=0o555)
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0):
+        try:
+            yield "Permission denied"
+        finally:
+            path.chmod(0o755)
+        return
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.fail(f"as root this test needs `mount -t tmpfs` (got: {mounted.stderr.strip()}); "
+                    "run it as a normal user instead")
+    try:
+        yield "Read-only file system"
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+        path.chmod(0o755)
+
+
 def test_read_only_run_dir_fails_before_any_lf_runs(tmp_path: Path) -> None:
     config = make_task(tmp_path, lf_source=SENTINEL_LFS)
-    (tmp_path / "run").mkdir(mode=0o555)
-    try:
+    with _read_only_folder(tmp_path / "run") as reason:
         line = _one_error_line(runner.invoke(app, ["apply", str(config)]))
-    finally:
-        (tmp_path / "run").chmod(0o755)
-    assert f"{tmp_path / 'run'}: run_dir is not writable: Permission denied" in line
+    assert f"{tmp_path / 'run'}: run_dir is not writable: {reason}" in line
+    assert not (tmp_path / "lfs" / "lf_ran").exists()
+
+
+def test_run_checks_the_run_dir_before_any_lf_runs(tmp_path: Path) -> None:
+    config = make_task(tmp_path, lf_source=SENTINEL_LFS)
+    (tmp_path / "run").write_text("not a folder")
+    for command in (["run", str(config)], ["simulate", str(config), "--out", str(tmp_path / "run")]):
+        line = _one_error_line(runner.invoke(app, command))
+        assert f"{tmp_path / 'run'}: run_dir must be a folder, but it is a file" in line
     assert not (tmp_path / "lfs" / "lf_ran").exists()
 
 

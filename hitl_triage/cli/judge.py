@@ -76,7 +76,7 @@ def run(
     from hitl_triage.judge.server import MODEL_ALIAS, start_local_server
 
     task = run_or_exit(lambda: load_config(config))
-    dataset = run_or_exit(lambda: load_dataset(task.dataset, n_classes=task.n_classes))
+    dataset = run_or_exit(lambda: load_dataset(task.dataset, n_classes=task.n_classes, label_names=task.label_names))
 
     def judge() -> JudgeRunResult:
         if not local or task.judge is None:

@@ -160,7 +160,7 @@ def queue(
         raise typer.BadParameter("give exactly one of --ids FILE or --least-confident N")
 
     def run() -> int:
-        texts = load_dataset(cfg.dataset, n_classes=cfg.n_classes).items.select("id", "text")
+        texts = load_dataset(cfg.dataset, n_classes=cfg.n_classes, label_names=cfg.label_names).items.select("id", "text")
         if ids is not None:
             frame = items_from_ids(ids, texts, round=round)
         else:
