@@ -9,8 +9,7 @@ from hitl_triage.errors import (
     LabelModelError,
     RunStateError,
 )
-
-ABSTAIN = -1
+from hitl_triage.schema import ABSTAIN
 
 __all__ = [
     "ABSTAIN",

@@ -42,6 +42,7 @@ from hitl_triage.answer_table import (
 from hitl_triage.config import TaskConfig
 from hitl_triage.errors import HitlTriageError
 from hitl_triage.rundir import write_frame
+from hitl_triage.schema import LabelValueError, schema_of
 
 __all__ = [
     "ADJUDICATED",
@@ -113,20 +114,13 @@ def _read_rows(path: Path) -> list[dict[str, object]]:
 
 
 def _parse_label(value: object, label_names: list[str]) -> int | None:
-    if isinstance(value, bool):
+    """A class index from an answer's label (name in any case, index, or index as text);
+    None when it is not a class (abstain included: an answer must name a class)."""
+    try:
+        index = schema_of(label_names).index_of(value, lenient=True)
+    except LabelValueError:
         return None
-    if isinstance(value, int):
-        return value if 0 <= value < len(label_names) else None
-    if isinstance(value, str):
-        text = value.strip()
-        if text in label_names:
-            return label_names.index(text)
-        lowered = [n.lower() for n in label_names]
-        if text.lower() in lowered:
-            return lowered.index(text.lower())
-        if text.lstrip("-").isdigit() and 0 <= int(text) < len(label_names):
-            return int(text)
-    return None
+    return index if index >= 0 else None
 
 
 def _check_task(path: Path, rows: list[dict[str, object]], task: str | None) -> None:

@@ -52,8 +52,8 @@ from hitl_triage.endmodel import combine_features, out_of_fold_probs, text_featu
 from hitl_triage.indexing import row_index
 from hitl_triage.labelmodel import fit_label_model_probs
 from hitl_triage.round_settings import ConfidenceConfig, TriageConfig
+from hitl_triage.schema import ABSTAIN
 
-ABSTAIN = -1
 END_MODEL = "end_model"
 END_MODEL_VOTE_AT = 0.9  # the end model "votes" in the dispute check when this sure
 CROWDLAB_FIT_MAX = 50_000  # rows CROWDLAB fits its annotator weights on (a uniform sample)

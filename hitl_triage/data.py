@@ -20,6 +20,7 @@ import polars as pl
 
 from hitl_triage.config import DatasetConfig
 from hitl_triage.errors import DatasetError
+from hitl_triage.indexing import row_index
 from hitl_triage.readers import (
     ID,
     TEXT,
@@ -29,11 +30,11 @@ from hitl_triage.readers import (
     detect_format,
     read_table,
 )
+from hitl_triage.schema import ABSTAIN, LabelSchema, LabelValueError
 
 __all__ = ["ABSTAIN", "ID", "TEXT", "Dataset", "check_wrench_labels", "detect_format",
            "gold_field", "load_dataset", "load_gold", "read_table"]
 
-ABSTAIN = -1
 
 
 @dataclass(frozen=True)
@@ -224,36 +225,12 @@ def load_gold(config: DatasetConfig, label_names: list[str], ids: list[str]) -> 
         )
     frame = _with_ids(read_table(config), config, fmt)
     _require_column(frame, field, "gold_field", config.path)
-    gold = frame[field]
-    k = len(label_names)
-    if gold.dtype == pl.String or gold.dtype == pl.Categorical:
-        lookup = {name: i for i, name in enumerate(label_names)}
-        lookup.update({name.lower(): i for i, name in enumerate(label_names)})
-        values = gold.cast(pl.String).to_list()
-        codes = np.full(len(values), ABSTAIN, dtype=np.int64)
-        for row, value in enumerate(values):
-            if value is None:
-                continue
-            index = lookup.get(value, lookup.get(value.strip().lower()))
-            if index is None and value.strip().lstrip("-").isdigit():
-                index = int(value)
-            if index is None or not 0 <= index < k:
-                raise DatasetError(
-                    f"{config.path}: gold column {field!r}, row {row}: {value!r} is not a class; "
-                    f"expected one of {label_names} or 0..{k - 1}"
-                )
-            codes[row] = index
-    else:
-        codes = gold.cast(pl.Int64).fill_null(ABSTAIN).to_numpy().astype(np.int64)
-        bad = (codes < ABSTAIN) | (codes >= k)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise DatasetError(
-                f"{config.path}: gold column {field!r}, row {row}: {codes[row]} is not a class "
-                f"index in 0..{k - 1}"
-            )
-    order = dict(zip(frame[ID].to_list(), range(frame.height), strict=True))
-    missing = [i for i in ids if i not in order]
-    if missing:
-        raise DatasetError(f"{config.path}: gold labels missing for ids {missing[:5]}")
-    return codes[[order[i] for i in ids]]
+    try:  # names in any case, indices, or indices written as text; nulls are unknown
+        codes = LabelSchema(label_names).indices(frame[field], lenient=True)
+    except LabelValueError as exc:
+        raise DatasetError(f"{config.path}: gold column {field!r}, {exc}") from None
+    rows = row_index(frame[ID], ids)
+    if (rows < 0).any():
+        missing = [ids[i] for i in np.flatnonzero(rows < 0)[:5]]
+        raise DatasetError(f"{config.path}: gold labels missing for ids {missing}")
+    return codes[rows]

@@ -32,8 +32,6 @@ from hitl_triage.errors import HitlTriageError
 from hitl_triage.round_settings import ConfidenceConfig
 from hitl_triage.textfeatures import tfidf_matrix
 
-ABSTAIN = -1
-
 
 class EndModelError(HitlTriageError):
     """The end model cannot be built or fitted (features, labels)."""

@@ -31,6 +31,7 @@ from hitl_triage.config import LabelModelConfig
 from hitl_triage.endmodel import build_features
 from hitl_triage.errors import HitlTriageError
 from hitl_triage.round_settings import ConfidenceConfig, TriageConfig
+from hitl_triage.schema import ABSTAIN
 from hitl_triage.triage import (
     ACCEPT,
     AUDIT,
@@ -41,7 +42,6 @@ from hitl_triage.triage import (
     route_items,
 )
 
-ABSTAIN = -1
 MODEL = "model"
 NO_VOTES = ("every source abstains on every item: there is no weak evidence, so nothing is "
             "accepted and every item goes to review (unreviewed items keep the end model's guess)")

@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from hitl_triage.errors import LabelModelError
-
-ABSTAIN = -1
+from hitl_triage.schema import ABSTAIN
 
 
 def check_votes(L: np.ndarray, n_classes: int) -> np.ndarray:

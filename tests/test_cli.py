@@ -283,9 +283,9 @@ def test_answers_import_keeps_ids_as_written(tmp_path: Path) -> None:
     answers = tmp_path / "answers.jsonl"
     answers.write_text('{"id": 1.10, "label": "spam", "reviewer": "ann"}\n'
                        '{"id": "0001", "label": "ham", "reviewer": "ann"}\n')
-    out = _ok("answers", "import", str(config), str(answers))
+    out = _ok("answers", "import", str(config), str(answers), "--allow-unrouted")
     stored = pl.read_parquet(tmp_path / "run" / "answers.parquet")
     assert stored["id"].to_list() == ["1.10", "0001"], out
     (tmp_path / "answers.csv").write_text("id,label,reviewer\n1.1,ham,bob\n")
-    _ok("answers", "import", str(config), str(tmp_path / "answers.csv"))
+    _ok("answers", "import", str(config), str(tmp_path / "answers.csv"), "--allow-unrouted")
     assert "1.1" in pl.read_parquet(tmp_path / "run" / "answers.parquet")["id"].to_list()

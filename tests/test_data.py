@@ -118,7 +118,7 @@ def test_gold_values_by_name_and_errors(tmp_path: Path) -> None:
     assert load_gold(config.dataset, config.label_names, ["c", "a", "b"]).tolist() == [0, 1, -1]
     (tmp_path / "e.csv").write_text("id,text,y\na,x,maybe\n")
     bad = _config(tmp_path, path="e.csv", id_field="id", gold_field="y")
-    with pytest.raises(DatasetError, match=r"gold column 'y', row 0: 'maybe' is not a class; expected one of \['ham', 'spam'\]"):
+    with pytest.raises(DatasetError, match=r"gold column 'y', row 0: expected a class index in 0\.\.1, a label name in \['ham', 'spam'\], or -1/None for abstain; got 'maybe'"):
         load_gold(bad.dataset, bad.label_names, ["a"])
     nogold = _config(tmp_path, path="d.csv", id_field="id")
     with pytest.raises(DatasetError, match=r"dataset\.gold_field is not set"):

@@ -23,8 +23,8 @@ from snorkel.labeling import LabelingFunction
 from snorkel.labeling import labeling_function as labeling_function
 
 from hitl_triage.errors import LabelingFunctionError
+from hitl_triage.schema import ABSTAIN
 
-ABSTAIN = -1
 TEXT = "text"
 
 

@@ -39,6 +39,7 @@ from snorkel.labeling import LabelingFunction
 from hitl_triage.errors import LabelingFunctionError
 from hitl_triage.lf.kinds import ABSTAIN, uses_doc
 from hitl_triage.progress import Progress, report
+from hitl_triage.schema import LabelValueError, schema_of
 
 MISS = -2  # not computed (a cache miss, or a cell this run skips)
 BAD = -3  # an LF returned something that is not a label
@@ -73,16 +74,12 @@ class _TimedOut(BaseException):
 
 
 def to_label(value: Any, label_names: list[str]) -> int:
-    """Map an LF's return value to a class index, ``-1`` (abstain) or ``BAD``."""
-    if value is None:
-        return ABSTAIN
-    if isinstance(value, bool):
+    """Map an LF's return value to a class index, ``-1`` (abstain) or ``BAD`` (see
+    :meth:`hitl_triage.schema.LabelSchema.index_of`)."""
+    try:
+        return schema_of(label_names).index_of(value)
+    except LabelValueError:
         return BAD
-    if isinstance(value, int | np.integer):
-        return int(value) if ABSTAIN <= value < len(label_names) else BAD
-    if isinstance(value, str) and value in label_names:
-        return label_names.index(value)
-    return BAD
 
 
 def _on_alarm(signum: int, frame: Any) -> None:
