@@ -20,7 +20,8 @@ def pg_url(pg_server: str) -> Iterator[str]:
     try:
         url = stack.enter_context(fresh_pg_database(pg_server))
     except PostgresUnavailable as exc:
-        pytest.skip(f"PostgreSQL unavailable: {exc} (unset {PG_ENV} to use a throwaway cluster)")
+        reason = " ".join(str(exc).split())
+        pytest.skip(f"PostgreSQL unavailable: {reason} (unset {PG_ENV} to use a throwaway cluster)")
     with stack:
         yield url
 
