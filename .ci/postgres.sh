@@ -1,5 +1,6 @@
-# Start the Debian PostgreSQL cluster on 127.0.0.1 and export HITL_TRIAGE_TEST_PG_URL for the
-# store tests. Sourced by .ci/run; safe to source again when the server already runs.
+# Start the Debian PostgreSQL cluster on 127.0.0.1 and export HITL_TRIAGE_TEST_PG_URL, for
+# bench/review_load.py (the tests start their own throwaway cluster and need none of this, but use
+# this server instead when the variable is set). Safe to source again when the server already runs.
 pg_version=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1)
 if [ -n "$pg_version" ]; then
   as_postgres() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }

@@ -1,14 +1,19 @@
-"""Shared fixtures: small real task folders (config, data file, LF module) in tmp_path."""
+"""Shared fixtures: small real task folders (config, data file, LF module) in tmp_path, and the
+PostgreSQL server the store and review tests create their databases on."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
 import yaml
+
+from tests.store.support import PG_ENV, PostgresUnavailable, throwaway_postgres
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -25,7 +30,9 @@ def shared_data() -> Path | None:
 
 
 requires_shared = pytest.mark.skipif(
-    shared_data() is None, reason="shared evaluation data (../shared/data) not found"
+    shared_data() is None,
+    reason=f"shared evaluation data not found: put it at {REPO.parent / 'shared' / 'data'} "
+    "(needs wrench/youtube/train.json) or set HITL_TRIAGE_SHARED_DATA to its folder",
 )
 
 TEXTS = [
@@ -102,3 +109,20 @@ def make_task(
 @pytest.fixture
 def task_config(tmp_path: Path) -> Path:
     return make_task(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """URL of the PostgreSQL server for this session: HITL_TRIAGE_TEST_PG_URL when set (an
+    external server), else a throwaway cluster started now and removed at the end."""
+    external = os.environ.get(PG_ENV)
+    if external:
+        yield external
+        return
+    stack = contextlib.ExitStack()
+    try:
+        url = stack.enter_context(throwaway_postgres())
+    except PostgresUnavailable as exc:
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    with stack:
+        yield url

@@ -17,7 +17,7 @@ from tests.review.conftest import PASSWORDS, Site, start_site
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed at /usr/bin/chromium"),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium: apt-get install chromium (make test does this when it can run apt-get as root or with sudo)"),
 ]
 XSS_TEXT = 'Win! <script>window.__pwned = 1</script> <img src=x onerror="window.__pwned = 2"> & more'
 XSS_RATIONALE = "<b>bold</b> <img src=y onerror=\"window.__pwned = 3\">"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,16 +10,20 @@ import pytest
 
 from hitl_triage.config import TaskConfig
 from hitl_triage.store import ReviewStore, open_store
-from tests.store.support import PostgresUnavailable, fresh_pg_database, write_task
+from tests.store.support import PG_ENV, PostgresUnavailable, fresh_pg_database, write_task
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh, empty database on the session's PostgreSQL server (see ``pg_server``)."""
+    stack = contextlib.ExitStack()
     try:
-        with fresh_pg_database() as url:
-            yield url
+        url = stack.enter_context(fresh_pg_database(pg_server))
     except PostgresUnavailable as exc:
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
+        reason = " ".join(str(exc).split())
+        pytest.skip(f"PostgreSQL unavailable: {reason} (unset {PG_ENV} to use a throwaway cluster)")
+    with stack:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

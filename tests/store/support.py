@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import secrets
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -68,18 +72,96 @@ class PostgresUnavailable(Exception):
     pass
 
 
+INSTALL_HINT = "apt-get install postgresql (make test does this when it can run apt-get as root or with sudo)"
+
+
+def postgres_bindir() -> Path | None:
+    """The directory holding PostgreSQL's initdb and pg_ctl: Debian's newest
+    /usr/lib/postgresql/<ver>/bin, else wherever ``initdb`` is on PATH."""
+    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                    key=lambda p: [int(x) for x in p.parent.parent.name.split(".") if x.isdigit()])
+    if debian:
+        return debian[-1].parent
+    found = shutil.which("initdb")
+    return Path(found).resolve().parent if found and shutil.which("pg_ctl") else None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @contextlib.contextmanager
-def fresh_pg_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database on the test server; dropped afterwards.
+def throwaway_postgres() -> Iterator[str]:
+    """A private PostgreSQL cluster for this test session; yields its superuser URL.
+
+    ``initdb`` in a temporary directory, the server on a free 127.0.0.1 port with its unix socket
+    in that directory, trust authentication (loopback only), no fsync; stopped and removed
+    afterwards. PostgreSQL refuses to run as root, so as root the cluster belongs to the
+    ``postgres`` user (created by Debian's package) and its commands run through ``runuser``.
 
     Raises:
-        PostgresUnavailable: HITL_TRIAGE_TEST_PG_URL unset or the server does not answer.
+        PostgresUnavailable: the PostgreSQL binaries are not installed.
+        RuntimeError: they are, but the cluster does not start (the message has its log).
+    """
+    bindir = postgres_bindir()
+    if bindir is None:
+        raise PostgresUnavailable(f"initdb/pg_ctl not found; {INSTALL_HINT}")
+    as_root = os.geteuid() == 0
+    run_as: list[str] = []
+    root = Path(tempfile.mkdtemp(prefix="hitl-pg-"))
+    try:
+        if as_root:
+            try:
+                owner = pwd.getpwnam("postgres")
+            except KeyError:
+                raise PostgresUnavailable(
+                    f"running as root and there is no 'postgres' user to own the cluster; {INSTALL_HINT}"
+                ) from None
+            os.chown(root, owner.pw_uid, owner.pw_gid)
+            run_as = ["runuser", "-u", "postgres", "--"]
+        data, log = root / "data", root / "server.log"
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([*run_as, *args], capture_output=True, text=True, timeout=120, cwd=root)
+
+        done = run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                   "--no-sync", "-E", "UTF8", "--locale=C")
+        if done.returncode != 0:
+            raise RuntimeError(f"initdb failed: {done.stdout}{done.stderr}")
+        for _attempt in range(3):  # another process may take the free port first
+            port = _free_port()
+            options = (f"-c listen_addresses=127.0.0.1 -p {port} -k {root} "
+                       "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+            done = run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options,
+                       "-w", "-t", "60", "start")
+            if done.returncode == 0:
+                break
+        else:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"PostgreSQL did not start: {done.stdout}{done.stderr}\n{tail}")
+        try:
+            yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        finally:
+            run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def fresh_pg_database(base: str | None = None) -> Iterator[str]:
+    """A new, empty PostgreSQL database on the server at ``base`` (default
+    HITL_TRIAGE_TEST_PG_URL); dropped afterwards.
+
+    Raises:
+        PostgresUnavailable: no server URL, or the server does not answer.
     """
     import sqlalchemy as sa
 
-    base = os.environ.get(PG_ENV)
+    base = base or os.environ.get(PG_ENV)
     if not base:
-        raise PostgresUnavailable(f"{PG_ENV} is not set (source .ci/postgres.sh)")
+        raise PostgresUnavailable(f"{PG_ENV} is not set and no throwaway cluster was started")
     url = sa.engine.make_url(base)
     name = f"hitl_t_{secrets.token_hex(6)}"
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
