@@ -55,7 +55,7 @@ from hitl_triage.judge.calibration import (
 )
 from hitl_triage.judge.server import start_local_server
 
-DATA = Path("/work/shared/data/wrench")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "wrench"
 SETS = {
     "youtube": [
         {"name": "ham", "description": "A genuine comment about the video, the song or the artist."},

@@ -36,7 +36,7 @@ from hitl_triage import labelmodel  # noqa: E402
 from hitl_triage.dawid_skene import DawidSkeneModel  # noqa: E402
 from hitl_triage.labelmodel import MajorityVoteModel, SnorkelLabelModel  # noqa: E402
 
-DATA = Path("/work/shared/data/wrench")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "wrench"
 WRENCH = ("youtube", "sms", "trec", "chemprot")
 SYNTH = "synthetic"
 

@@ -118,7 +118,7 @@ def _sync_store(config: TaskConfig) -> Any:
 
 def make_engine(config: TaskConfig) -> RoundEngine:
     """The round engine with a task config's settings."""
-    return RoundEngine(config.n_classes, label_model=config.label_model,
+    return RoundEngine(config.label_names, label_model=config.label_model,
                        confidence=config.confidence, triage=config.triage)
 
 

@@ -19,6 +19,7 @@ per-item result is an ``(n,)`` array in the order of ``L``'s rows.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,7 @@ from hitl_triage.config import LabelModelConfig
 from hitl_triage.endmodel import build_features
 from hitl_triage.errors import HitlTriageError
 from hitl_triage.round_settings import ConfidenceConfig, TriageConfig
-from hitl_triage.schema import ABSTAIN
+from hitl_triage.schema import ABSTAIN, LabelSchema
 from hitl_triage.triage import (
     ACCEPT,
     AUDIT,
@@ -190,21 +191,27 @@ class RoundEngine:
     """The curriculum's rounds over arrays: evidence, calibrated threshold, routes.
 
     Parameters (stored as given, like scikit-learn's):
-        n_classes: number of classes ``k``.
-        label_model: the label model's settings (``kind``: ``majority`` or ``snorkel``...).
-        confidence: end-model and CROWDLAB settings.
-        triage: alpha, delta, audit share and the review-batch rules.
+        labels: the label schema: a :class:`~hitl_triage.schema.LabelSchema`, the class names
+            in index order, or the number of classes ``k`` (names ``class_0`` ...).
+        label_model: the label model's settings (``kind``: ``majority``, ``dawid_skene`` or
+            ``snorkel``; default majority vote).
+        confidence: end-model and CROWDLAB settings (default :class:`ConfidenceConfig`).
+        triage: alpha, delta, audit share and the review-batch rules (default
+            :class:`TriageConfig`).
     """
 
     def __init__(
         self,
-        n_classes: int,
+        labels: LabelSchema | Sequence[str] | int,
         *,
         label_model: LabelModelConfig | None = None,
         confidence: ConfidenceConfig | None = None,
         triage: TriageConfig | None = None,
     ) -> None:
-        self.n_classes = n_classes
+        if isinstance(labels, int):
+            labels = [f"class_{i}" for i in range(labels)]
+        self.schema = labels if isinstance(labels, LabelSchema) else LabelSchema(labels)
+        self.n_classes = self.schema.n_classes
         self.label_model = label_model if label_model is not None else LabelModelConfig(kind="majority")
         self.confidence = confidence if confidence is not None else ConfidenceConfig()
         self.triage = triage if triage is not None else TriageConfig()
@@ -278,6 +285,24 @@ class RoundEngine:
         ev, figures = evidence if evidence is not None else self.evidence(
             L, X, human, names=names, random_state=random_state)
         return final_labels(ev, figures, human, n_rounds=n_rounds)
+
+    def simulate(self, L: np.ndarray, X: Any, oracle: np.ndarray, *, budget: int,
+                 schedule: Sequence[float] = (0.25, 0.2, 0.17, 0.14, 0.12, 0.12),
+                 names: list[str] | None = None, random_state: int = 0) -> tuple[FinalLabels, list[RoundResult]]:
+        """All rounds with reviewers answered from ``oracle`` (``(n,)`` true labels, ``-1``
+        unknown): ``budget`` labels in all, split by ``schedule``. Returns the final labels
+        and every round's result. The engine sees an oracle label only when it asks for it."""
+        cum = np.round(np.cumsum(schedule) * budget).astype(int)
+        caps = np.diff(np.r_[0, cum])
+        human = HumanLabels.empty(np.asarray(L).shape[0])
+        results = []
+        for r, cap in enumerate(caps):
+            result = self.round(L, X, human, budget=int(cap), names=names, random_state=random_state + r)
+            asked = result.asked
+            human = human.add(asked, oracle[asked], audited=result.route[asked] == AUDIT, round=r)
+            results.append(result)
+        final = self.final(L, X, human, names=names, n_rounds=len(caps), random_state=random_state + len(caps))
+        return final, results
 
 
 def final_labels(ev: Evidence, figures: dict[str, Any], human: HumanLabels, *, n_rounds: int) -> FinalLabels:
