@@ -38,7 +38,7 @@ from pydantic import (
 )
 
 from hitl_triage.errors import ConfigError
-from hitl_triage.judge.settings import JudgeConfig
+from hitl_triage.judge_settings import JudgeConfig
 from hitl_triage.round_settings import ConfidenceConfig, CurriculumConfig, TriageConfig
 from hitl_triage.store.settings import ReviewConfig
 

@@ -23,7 +23,7 @@ from hitl_triage.judge.calibration import (
     fit_class_bias,
     fit_temperature,
 )
-from hitl_triage.judge.settings import JudgeConfig
+from hitl_triage.judge_settings import JudgeConfig
 
 
 def reviewed_labels(run_dir: Path, ids: list[str], ok: np.ndarray,

@@ -20,7 +20,7 @@ import openai
 
 from hitl_triage.judge.errors import JudgeError
 from hitl_triage.judge.prompts import JudgeRequest
-from hitl_triage.judge.settings import JudgeConfig
+from hitl_triage.judge_settings import JudgeConfig
 
 NO_KEY = "no-key"  # local servers ignore the key, but the openai client wants one
 _RETRY_STATUS = {408, 409, 425, 429}

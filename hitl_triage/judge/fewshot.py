@@ -15,7 +15,7 @@ import polars as pl
 
 from hitl_triage.data import Dataset
 from hitl_triage.judge.errors import JudgeError
-from hitl_triage.judge.settings import JudgeConfig
+from hitl_triage.judge_settings import JudgeConfig
 
 
 def config_examples(settings: JudgeConfig, label_names: Sequence[str]) -> list[tuple[str, int]]:

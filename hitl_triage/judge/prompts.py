@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from hitl_triage.judge.settings import JudgeConfig
+from hitl_triage.judge_settings import JudgeConfig
 
 PROMPT_FORMAT_VERSION = "1"
 """Bump when the rendering or parsing code changes in a way that invalidates cached answers."""

@@ -40,7 +40,7 @@ def test_reviewers_see_the_judges_rationale_and_export_needs_no_apply(synthetic_
 
     from hitl_triage.data import load_dataset
     from hitl_triage.judge.judgements import write_judgements
-    from hitl_triage.judge.settings import JudgeConfig
+    from hitl_triage.judge_settings import JudgeConfig
     from hitl_triage.pipeline import run_export
 
     config = load_config(synthetic_task)
