@@ -17,8 +17,11 @@ The choice (:func:`select_posterior`) is made on the audit labels (uniform, or s
 with known inclusion probabilities and weighted by their inverse): the label model stays
 unless a challenger beats it, item by item, by more than one standard error of the paired
 difference (a sign test; noise among a few dozen audit labels must not throw away the LFs'
-consensus); among the challengers that do, the most accurate wins, ties going to the simpler
-candidate in the order above. With fewer than ``min_audit`` audit labels it is the label
+consensus); among the challengers that do, the most accurate wins, ties going to the
+earlier candidate in the order label model, end model, stacked model. (The stacked model
+comes last: its inputs for labeled items are out-of-fold end-model probabilities, for the
+others the mean of the fold models, which are smoother; on youtube it tied the end model on
+the audit labels and was worse on the rest.) With fewer than ``min_audit`` audit labels it is the label
 model.
 
 Selecting with the audit labels and then certifying with them is accounted for by
@@ -37,7 +40,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
-CANDIDATES = ("label_model", "stacked", "end_model")
+CANDIDATES = ("label_model", "end_model", "stacked")
 LOG_FLOOR_SCALE = -np.log(1e-4)  # log posteriors scaled to [-1, 0]: a well-conditioned fit
 
 

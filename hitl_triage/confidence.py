@@ -49,7 +49,7 @@ from cleanlab.multiannotator import get_active_learning_scores, get_label_qualit
 from hitl_triage.combine import Selection, StackedModel, select_posterior
 from hitl_triage.config import LabelModelConfig, TaskConfig
 from hitl_triage.data import Dataset
-from hitl_triage.endmodel import combine_features, out_of_fold_probs, text_features
+from hitl_triage.endmodel import combine_features, mark_entities, out_of_fold_probs, text_features
 from hitl_triage.labelmodel import fit_label_model_probs
 from hitl_triage.round_settings import ConfidenceConfig, TriageConfig
 
@@ -82,7 +82,10 @@ class RoundInputs:
     def build(cls, config: TaskConfig, dataset: Dataset, L: np.ndarray, names: list[str]) -> RoundInputs:
         texts = dataset.items["text"].to_list()
         L = np.asarray(L, dtype=np.int8)
-        X_text = text_features(texts, settings=config.confidence, spacy_pipeline=config.lfs.spacy_pipeline)
+        model_texts = texts
+        if config.confidence.entity_markers and {"span1", "span2"} <= set(dataset.items.columns):
+            model_texts = mark_entities(texts, dataset.items["span1"].to_list(), dataset.items["span2"].to_list())
+        X_text = text_features(model_texts, settings=config.confidence, spacy_pipeline=config.lfs.spacy_pipeline)
         X = combine_features(X_text, L, settings=config.confidence, n_classes=config.n_classes)
         return cls(ids=dataset.ids, texts=texts, L=L, names=list(names), X=X, X_text=X_text)
 

@@ -107,6 +107,12 @@ class ConfidenceConfig(_Section):
         description="At most this many label-model labels (a uniform sample) train the end "
         "model; human labels always do. Bounds the end model's cost on large sets.",
     )
+    entity_markers: bool = Field(
+        default=False,
+        description="Relation tasks: the end model reads the text with its two entities marked "
+        "([E1] ... [/E1], [E2] ... [/E2]) from the dataset's span1/span2 columns (WRENCH "
+        "relation sets carry them), so it knows which pair the label is about.",
+    )
     self_training: Annotated[float, Field(gt=0.5, le=1.0)] | None = Field(
         default=None,
         description="If set, each fold model's guesses at least this sure on items without a "

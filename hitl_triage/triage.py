@@ -128,25 +128,30 @@ def calibrate_threshold(
     # candidate cut after position i (0-based) covers every item scoring >= sorted_scores[i];
     # ties are covered together, so only the last position of each run of equal scores counts.
     last_of_tie = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]
+    cand = np.flatnonzero(last_of_tie & (np.arange(1, n + 1) >= start) & (cum_n >= need))
+    errors_at = np.round(cum_errors[cand]) if weights is None else cum_errors[cand]
+    n_at = cum_n[cand]
+    bounds = np.where(errors_at >= n_at, 1.0,
+                      beta_dist.ppf(1.0 - delta, errors_at + 1, np.maximum(n_at - errors_at, 1e-12)))
+    failing = np.flatnonzero(bounds > alpha)
+    stop = failing[0] if failing.size else cand.size  # fixed sequence: stop at the first failure
     best: tuple[float, int, float, float] | None = None
     first_failure = ""
-    for i in np.flatnonzero(last_of_tie):
-        covered = int(i) + 1
-        if covered < start or cum_n[i] < need:
-            continue
-        errors = round(float(cum_errors[i])) if weights is None else float(cum_errors[i])
-        bound = clopper_pearson_upper(errors, float(cum_n[i]), delta)
-        if bound > alpha:
-            if best is None:
-                first_failure = (
-                    f"the strictest testable threshold ({sorted_scores[i]:.4f}, {covered} audit "
-                    f"items, {errors} wrong) has an error bound {bound:.3f} > alpha {alpha}"
-                )
-            break
-        best = (float(sorted_scores[i]), covered, errors, bound)
+    if stop > 0:
+        i = cand[stop - 1]
+        best = (float(sorted_scores[i]), int(i) + 1, float(errors_at[stop - 1]), float(bounds[stop - 1]))
+    elif failing.size:
+        i = cand[0]
+        first_failure = (
+            f"the strictest testable threshold ({sorted_scores[i]:.4f}, {int(i) + 1} audit "
+            f"items, {errors_at[0]:g} wrong) has an error bound {bounds[0]:.3f} > alpha {alpha}"
+        )
+    else:
+        first_failure = f"no threshold covers at least {start} audit items"
     if best is None:
         return ThresholdResult(math.inf, n, 0, 0, 1.0, None, first_failure)
     threshold, covered, errors, bound = best
+    errors = int(errors) if weights is None else errors
     n_eff = covered if weights is None else float(cum_n[covered - 1])
     return ThresholdResult(threshold, n, covered, errors, bound, errors / n_eff, "")
 
