@@ -1,25 +1,24 @@
-"""Label efficiency: training-set accuracy against human share, ours versus the baselines.
+"""Label efficiency: training-set accuracy against human share, the new method beside today's.
 
-Runs ``hitl-triage simulate`` (the library function) on the WRENCH train splits of youtube, sms
-and trec over several budgets and seeds, and prints one table row per (set, budget): mean
-training-set accuracy of our loop and of every baseline at the same number of human labels,
-and whether we make fewer errors than the best baseline.
+Runs the round loop in memory (:func:`hitl_triage.loop.run_loop`, the same rounds, caps and
+seeds as ``hitl-triage simulate``) on the development sets (:mod:`hitl_triage.devsets`: WRENCH
+youtube, sms, trec, chemprot, the strong-LF ``chemprot_strong``, COSINE agnews/imdb/yelp) over
+budgets and seeds. One row per (set, budget, method): mean training-set accuracy, accepted
+share and the accepted items' true accuracy, runs whose accepted error is <= alpha, the
+coverage of the 90 % training-set accuracy interval, and every baseline at the same number of
+human labels (no_human, naive, random, supervised).
 
-    python bench/label_efficiency.py                         # 5/10/20/30 %, 3 seeds
-    python bench/label_efficiency.py --sets youtube --budgets 0.1 --seeds 5
-    python bench/label_efficiency.py --guarantee --seeds 20  # accepted error <= alpha, per set
+    python bench/label_efficiency.py --sets youtube sms --budgets 0.1 --seeds 5 --compare
+    python bench/label_efficiency.py --sets chemprot_strong --budgets 0.1 0.2 0.3 --seeds 3 --compare
 
-``--guarantee`` counts, per set (at its target budget: youtube and sms 10 %, trec 30 %), the runs whose true error among accepted items is at most
-``alpha`` (a run that accepts nothing counts as holding, and the number of such runs is shown).
+``--compare`` also runs today's method (commit a097e18's settings: ``confidence.combine:
+end_model``, fixed uniform audit) in the same run, on the same features and seeds.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,94 +27,108 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hitl_triage.config import load_config  # noqa: E402
-from hitl_triage.evaluation import BASELINES  # noqa: E402
-from hitl_triage.simulate import simulate  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
-SETS = ("youtube", "sms", "trec")
-TARGETS = {"youtube": (0.97, 0.10), "sms": (0.99, 0.10), "trec": (0.88, 0.30)}
+from hitl_triage.config import LabelModelConfig  # noqa: E402
+from hitl_triage.devsets import DEV_SETS, load_devset  # noqa: E402
+from hitl_triage.endmodel import text_features  # noqa: E402
+from hitl_triage.engine import RoundEngine  # noqa: E402
+from hitl_triage.labelmodel import fit_label_model_probs  # noqa: E402
+from hitl_triage.loop import run_loop  # noqa: E402
+from hitl_triage.round_settings import ConfidenceConfig, TriageConfig  # noqa: E402
 
-
-def run_one(name: str, budget: float, seed: int, work: Path, overrides: dict) -> dict:
-    config = load_config(REPO / "configs" / f"wrench_{name}.yaml")
-    for section, values in overrides.items():
-        config = config.model_copy(update={section: getattr(config, section).model_copy(update=values)})
-    out = work / f"{name}_{budget}_{seed}"
-    shutil.rmtree(out, ignore_errors=True)
-    return simulate(config, budget=budget, seed=seed, out_dir=out)
-
-
-def table(args: argparse.Namespace, work: Path) -> None:
-    header = (f"{'set':8} {'budget':>6} {'seeds':>5} {'human':>6} {'ours':>7} {'accept':>7} {'acc@acc':>7} "
-              + " ".join(f"{b:>10}" for b in BASELINES) + "  fewer-errors")
-    print(header)
-    print("-" * len(header))
-    for name in args.sets:
-        for budget in args.budgets:
-            runs = []
-            for seed in range(args.seeds):
-                start = time.time()
-                runs.append(run_one(name, budget, seed, work, {}))
-                print(f"  # {name} {budget} seed {seed}: {runs[-1]['trainset_accuracy']:.4f} "
-                      f"({time.time() - start:.0f}s)", file=sys.stderr, flush=True)
-            ours = float(np.mean([r["trainset_accuracy"] for r in runs]))
-            base = {b: float(np.mean([r["baselines"][b]["trainset_accuracy"] for r in runs])) for b in BASELINES}
-            best = max(base.values())
-            accepted = float(np.mean([r["accepted_share"] for r in runs]))
-            acc_acc = [r["accepted_accuracy"] for r in runs if r["accepted_accuracy"] is not None]
-            print(f"{name:8} {budget:>6.0%} {len(runs):>5} {np.mean([r['human_share'] for r in runs]):>6.3f} "
-                  f"{ours:>7.4f} {accepted:>7.3f} {np.mean(acc_acc) if acc_acc else float('nan'):>7.4f} "
-                  + " ".join(f"{base[b]:>10.4f}" for b in BASELINES)
-                  + f"  {'yes' if ours > best else 'NO'} ({(1 - ours) / max(1 - best, 1e-9):.2f}x errors)",
-                  flush=True)
-            if name in TARGETS and abs(budget - TARGETS[name][1]) < 1e-9:
-                goal = TARGETS[name][0]
-                print(f"{'':8} target >= {goal} at <= {budget:.0%}: {'met' if ours >= goal else 'NOT met'}",
-                      flush=True)
+SCHEDULE = [0.2, 0.15, 0.13, 0.12, 0.11, 0.1, 0.1, 0.09]  # configs/wrench_*.yaml
+METHODS = {
+    "new": {"confidence": {}, "triage": {}},
+    "today": {"confidence": {"combine": "end_model"},
+              "triage": {"audit_adaptive": False, "audit_region": None}},
+}
+BASELINES = ("no_human", "naive", "random", "supervised")
 
 
-def guarantee(args: argparse.Namespace, work: Path) -> None:
-    overrides = json.loads(args.overrides) if args.overrides else {}
-    print(f"guarantee check: {args.seeds} seeds, overrides {overrides or 'none'}")
-    for name in args.sets:
-        holds, none_accepted, errors = 0, 0, []
-        alpha = None
-        budget = args.guarantee_budget or TARGETS[name][1]
-        for seed in range(args.seeds):
-            r = run_one(name, budget, seed, work, overrides)
-            alpha = r["alpha"]
-            if r["accepted_accuracy"] is None:
-                none_accepted += 1
-                holds += 1
-                continue
-            err = 1.0 - r["accepted_accuracy"]
-            errors.append(err)
-            holds += err <= alpha
-            print(f"  # {name} seed {seed}: accepted {r['accepted_share']:.3f}, true error {err:.4f}",
-                  file=sys.stderr, flush=True)
-        print(f"{name:8} budget {budget:.0%}: true accepted error <= {alpha}: {holds}/{args.seeds} runs "
-              f"({none_accepted} accepted nothing; mean accepted error {np.mean(errors) if errors else float('nan'):.4f}, "
-              f"max {max(errors) if errors else float('nan'):.4f})", flush=True)
+def baselines(d, X_text, n_labels: int, seed: int) -> dict[str, float]:
+    """Training-set accuracy of every baseline with ``n_labels`` gold labels."""
+    lm = fit_label_model_probs(LabelModelConfig(kind="majority"), d.L, n_classes=d.n_classes,
+                               random_state=seed)
+    guess = lm.argmax(axis=1)
+    n = guess.size
+    out = {"no_human": float((guess == d.gold).mean())}
+    for name, order in (("naive", np.argsort(lm.max(axis=1), kind="stable")),
+                        ("random", np.random.default_rng([seed, 7]).permutation(n))):
+        labels = guess.copy()
+        labels[order[:n_labels]] = d.gold[order[:n_labels]]
+        out[name] = float((labels == d.gold).mean())
+    rows = np.random.default_rng([seed, 7]).permutation(n)[:n_labels]
+    if X_text is None or np.unique(d.gold[rows]).size < 2:
+        out["supervised"] = float("nan")
+    else:
+        with threadpool_limits(1):
+            pred = LogisticRegression(C=10.0, max_iter=1000, tol=1e-3).fit(X_text[rows], d.gold[rows]).predict(X_text)
+        pred[rows] = d.gold[rows]
+        out["supervised"] = float((pred == d.gold).mean())
+    return out
+
+
+def run(d, X, method: str, budget: float, seed: int, alpha: float) -> dict:
+    over = METHODS[method]
+    engine = RoundEngine(d.n_classes, label_model=LabelModelConfig(kind="majority"),
+                         confidence=ConfidenceConfig(**over["confidence"]),
+                         triage=TriageConfig(**over["triage"]))
+    res = run_loop(engine, d.L, X, reviewer=lambda rows, routes: d.gold[rows],
+                   total_budget=budget, schedule=SCHEDULE, seed=seed)
+    f = res.final
+    acc = float((f.label == d.gold).mean())
+    auto = f.source == "auto"
+    fig = f.figures
+    low, high = fig.get("trainset_accuracy_low"), fig.get("trainset_accuracy_high")
+    return {"acc": acc, "human": float((f.source == "human").mean()), "accepted": float(auto.mean()),
+            "acc_acc": float((f.label[auto] == d.gold[auto]).mean()) if auto.any() else None,
+            "covered": low is not None and high is not None and low - 1e-12 <= acc <= high + 1e-12,
+            "plain_covered": fig.get("est_trainset_accuracy_low") is not None
+            and fig["est_trainset_accuracy_low"] <= acc,
+            "est": fig.get("trainset_accuracy_est"), "old_est": fig.get("est_trainset_accuracy"),
+            "posterior": fig.get("posterior"), "alpha": alpha}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
-    parser.add_argument("--budgets", nargs="+", type=float, default=[0.05, 0.1, 0.2, 0.3])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--guarantee", action="store_true", help="count runs with accepted error <= alpha")
-    parser.add_argument("--guarantee-budget", type=float, default=None,
-                        help="budget of the guarantee runs (default: the set's target budget, 10%% or 30%%)")
-    parser.add_argument("--overrides", default="", help='JSON config overrides, e.g. {"triage": {"audit_fraction": 0.5}}')
-    parser.add_argument("--work", type=Path, default=None, help="where run folders go (default: a temp dir)")
+    parser.add_argument("--sets", nargs="+", default=["youtube", "sms", "trec", "chemprot_strong"], choices=DEV_SETS)
+    parser.add_argument("--budgets", nargs="+", type=float, default=[0.1, 0.2, 0.3])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--compare", action="store_true", help="also run today's method in the same run")
     args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="hitl-bench-"))
     start = time.time()
-    if args.guarantee:
-        guarantee(args, work)
-    else:
-        table(args, work)
-    print(f"({time.time() - start:.0f}s; run folders in {work})")
+    methods = ["new", "today"] if args.compare else ["new"]
+    alpha = TriageConfig().alpha
+    print(f"{'set':16} {'budget':>6} {'method':>6} {'acc':>7} {'accept':>7} {'acc@acc':>7} {'valid':>6} "
+          f"{'ci-cover':>8} {'|est-acc|':>9} " + " ".join(f"{b:>10}" for b in BASELINES) + "  >=max(no_human,naive)-0.005")
+    for name in args.sets:
+        d = load_devset(name)
+        X = RoundEngine(d.n_classes).features(d.texts, d.L)
+        X_text = text_features(d.texts, settings=ConfidenceConfig())
+        for budget in args.budgets:
+            base = [baselines(d, X_text, round(budget * d.gold.size), s) for s in range(args.seeds)]
+            mean_base = {b: float(np.nanmean([r[b] for r in base])) for b in BASELINES}
+            for method in methods:
+                runs = []
+                for seed in range(args.seeds):
+                    t = time.time()
+                    runs.append(run(d, X, method, budget, seed, alpha))
+                    print(f"  # {name} {budget} {method} seed {seed}: {runs[-1]} ({time.time() - t:.0f}s)",
+                          file=sys.stderr, flush=True)
+                acc = float(np.mean([r["acc"] for r in runs]))
+                acc_acc = [r["acc_acc"] for r in runs if r["acc_acc"] is not None]
+                valid = sum(r["acc_acc"] is None or 1 - r["acc_acc"] <= alpha for r in runs)
+                cover = sum(r["covered"] for r in runs)
+                miss = max(abs(r["est"] - r["acc"]) for r in runs if r["est"] is not None) if any(
+                    r["est"] is not None for r in runs) else float("nan")
+                floor = max(mean_base["no_human"], mean_base["naive"]) - 0.005
+                print(f"{name:16} {budget:>6.0%} {method:>6} {acc:>7.4f} {np.mean([r['accepted'] for r in runs]):>7.3f} "
+                      f"{np.mean(acc_acc) if acc_acc else float('nan'):>7.4f} {valid:>3}/{len(runs):<2} "
+                      f"{cover:>5}/{len(runs):<2} {miss:>9.3f} " + " ".join(f"{mean_base[b]:>10.4f}" for b in BASELINES)
+                      + f"  {'yes' if acc >= floor else 'NO'}", flush=True)
+    print(f"({time.time() - start:.0f}s)")
 
 
 if __name__ == "__main__":

@@ -46,9 +46,10 @@ import polars as pl
 import scipy.sparse as sp
 from cleanlab.multiannotator import get_active_learning_scores, get_label_quality_multiannotator
 
+from hitl_triage.combine import Selection, StackedModel, select_posterior
 from hitl_triage.config import LabelModelConfig, TaskConfig
 from hitl_triage.data import Dataset
-from hitl_triage.endmodel import combine_features, out_of_fold_probs, text_features
+from hitl_triage.endmodel import combine_features, mark_entities, out_of_fold_probs, text_features
 from hitl_triage.indexing import row_index
 from hitl_triage.labelmodel import fit_label_model_probs
 from hitl_triage.round_settings import ConfidenceConfig, TriageConfig
@@ -82,7 +83,10 @@ class RoundInputs:
     def build(cls, config: TaskConfig, dataset: Dataset, L: np.ndarray, names: list[str]) -> RoundInputs:
         texts = dataset.items["text"].to_list()
         L = np.asarray(L, dtype=np.int8)
-        X_text = text_features(texts, settings=config.confidence, spacy_pipeline=config.lfs.spacy_pipeline)
+        model_texts = texts
+        if config.confidence.entity_markers and {"span1", "span2"} <= set(dataset.items.columns):
+            model_texts = mark_entities(texts, dataset.items["span1"].to_list(), dataset.items["span2"].to_list())
+        X_text = text_features(model_texts, settings=config.confidence, spacy_pipeline=config.lfs.spacy_pipeline)
         X = combine_features(X_text, L, settings=config.confidence, n_classes=config.n_classes)
         return cls(ids=dataset.ids, texts=texts, L=L, names=list(names), X=X, X_text=X_text)
 
@@ -107,6 +111,8 @@ class Evidence:
         end_model_probs: ``(n, k)`` out-of-fold end-model probabilities.
         source_quality: per source: CROWDLAB quality and agreement, and accuracy on human labels.
         model_weight: CROWDLAB's weight of the end model (None when CROWDLAB could not run).
+        chosen: the posterior that labels and scores (``label_model``, ``end_model``,
+            ``stacked`` or ``crowdlab``); choice_reason: why.
     """
 
     probs: np.ndarray
@@ -120,6 +126,8 @@ class Evidence:
     end_model_probs: np.ndarray
     source_quality: pl.DataFrame
     model_weight: float | None
+    chosen: str = "end_model"
+    choice_reason: str = ""
 
 
 def annotator_matrix(L: np.ndarray) -> np.ndarray:
@@ -354,6 +362,7 @@ def evidence_from_arrays(
     triage: TriageConfig,
     audited: np.ndarray | None = None,
     human: np.ndarray | None = None,
+    audit_weight: np.ndarray | None = None,
     random_state: int = 0,
 ) -> Evidence:
     """One round's evidence from the votes, the text features and every human label so far.
@@ -367,6 +376,12 @@ def evidence_from_arrays(
             are a biased sample. None = every known label.
         human: ``(n, r)`` float labels per reviewer (NaN = none) for CROWDLAB's annotator
             columns; None = one column built from ``known``.
+        audit_weight: ``(n,)`` inverse inclusion probability of each audited item (stratified
+            audit samples); None = uniform.
+
+    With ``confidence.combine: select`` the posterior is chosen among the label model, the
+    end model and a stacked model by audit accuracy (:mod:`hitl_triage.combine`); audited
+    items then carry, in ``guess`` and ``guess_score``, their leave-one-out judgement.
     """
     k = n_classes
     balance_labels = known if audited is None else np.where(audited, known, -1)
@@ -383,13 +398,22 @@ def evidence_from_arrays(
     else:
         H = np.where(known >= 0, known, np.nan).astype(np.float64)[:, None]
         H = H if (known >= 0).any() else np.empty((len(known), 0))
+    selection = None
+    if confidence.combine == "select":
+        selection = _select(lm, end, known, audited, audit_weight, confidence, random_state)
+    pred_probs = end if selection is None else selection.probs
     A = np.hstack([annotator_matrix(L), H])
     blind = np.r_[np.zeros(L.shape[1], bool), np.ones(H.shape[1], bool)]
+    # CROWDLAB's model is the end model whatever labels the items: its posterior orders the
+    # review queue (measured the better order on every WRENCH set, see the module doc)
     crowd, model_weight, weights_a, stats = crowdlab_posterior(A, end, blind_cols=blind,
                                                                random_state=random_state)
-    probs = crowd if confidence.combine == "crowdlab" else end
+    probs = crowd if confidence.combine == "crowdlab" else pred_probs.copy()
     guess = probs.argmax(axis=1)
     guess_score = probs.max(axis=1)
+    if selection is not None and selection.audit_rows.size:
+        guess[selection.audit_rows] = selection.audit_guess
+        guess_score[selection.audit_rows] = selection.audit_score
     is_known = known >= 0
     label = np.where(is_known, known, guess)
     score = np.where(is_known, 1.0, guess_score)
@@ -397,7 +421,7 @@ def evidence_from_arrays(
     # it adds the sources' disagreement to the model's uncertainty (which is what makes an
     # answer informative), and measured the better review order on every WRENCH set.
     value = np.where(is_known, 0.0, review_value(annotator_matrix(L), crowd, order=triage.review_order))
-    end_vote = np.where(end.max(axis=1) >= END_MODEL_VOTE_AT, end.argmax(axis=1), ABSTAIN)
+    end_vote = np.where(pred_probs.max(axis=1) >= END_MODEL_VOTE_AT, pred_probs.argmax(axis=1), ABSTAIN)
     L_plus = np.hstack([L, end_vote[:, None]]).astype(np.int64)
     strong = strong_sources(L_plus, known, min_accuracy=triage.strong_source_accuracy,
                             min_labels=triage.strong_source_min_labels)
@@ -416,4 +440,21 @@ def evidence_from_arrays(
     }, schema_overrides={"crowdlab_quality": pl.Float64})
     return Evidence(probs=probs, guess=guess, guess_score=guess_score, label=label, score=score,
                     value=value, disputed=disputed, label_model_probs=lm, end_model_probs=end,
-                    source_quality=source_quality, model_weight=model_weight)
+                    source_quality=source_quality, model_weight=model_weight,
+                    chosen=confidence.combine if selection is None else selection.name,
+                    choice_reason="" if selection is None else selection.reason)
+
+
+def _select(lm: np.ndarray, end: np.ndarray, known: np.ndarray, audited: np.ndarray | None,
+            audit_weight: np.ndarray | None, confidence: ConfidenceConfig, random_state: int) -> Selection:
+    """The label model, the end model or the stacked model, by audit accuracy."""
+    candidates = {"label_model": lm, "end_model": end}
+    labeled = known >= 0
+    if labeled.sum() >= confidence.select_min_audit:
+        stacked = StackedModel(lm.shape[1], C=confidence.stack_C, cv_folds=confidence.cv_folds,
+                               random_state=random_state)
+        candidates["stacked"] = stacked.out_of_fold(StackedModel.design([lm, end]), known)
+    audit_rows = np.flatnonzero(labeled & (audited if audited is not None else labeled))
+    weight = None if audit_weight is None else np.asarray(audit_weight, dtype=np.float64)[audit_rows]
+    return select_posterior(candidates, known, audit_rows, audit_weight=weight,
+                            min_audit=confidence.select_min_audit)

@@ -81,6 +81,29 @@ def text_features(
     return sp.hstack(blocks).tocsr() if blocks else None
 
 
+def mark_entities(texts: list[str | None], span1: list, span2: list) -> list[str]:
+    """Texts with the two entities of a relation marked: ``[E1] ... [/E1]`` and ``[E2] ... [/E2]``.
+
+    Args:
+        texts: ``n`` texts; span1, span2: ``n`` ``[start, end)`` character spans (None or
+            malformed: that entity is left unmarked).
+
+    Example: ``mark_entities(["aspirin inhibits COX"], [[0, 7]], [[17, 20]])`` gives
+    ``["[E1] aspirin [/E1] inhibits [E2] COX [/E2]"]``.
+    """
+    out: list[str] = []
+    for text, a, b in zip(texts, span1, span2, strict=True):  # per item: string surgery, no vector form
+        text = text or ""
+        cuts = []
+        for tag, span in (("E1", a), ("E2", b)):
+            if span is not None and len(span) == 2 and 0 <= span[0] < span[1] <= len(text):
+                cuts.append((int(span[0]), int(span[1]), tag))
+        for start, end, tag in sorted(cuts, reverse=True):  # right to left keeps offsets valid
+            text = f"{text[:start]}[{tag}] {text[start:end]} [/{tag}]{text[end:]}"
+        out.append(text)
+    return out
+
+
 def vote_block(L: np.ndarray, n_classes: int) -> sp.csr_matrix:
     """``(n_items, n_sources * n_classes)`` one-hot votes (class-major column blocks)."""
     return sp.hstack([sp.csr_matrix((L == c).astype(np.float64)) for c in range(n_classes)]).tocsr()

@@ -38,7 +38,9 @@ from hitl_triage.triage import (
     AUDIT,
     HUMAN,
     REVIEW,
+    audit_share,
     draw_audit,
+    draw_audit_stratified,
     estimate_figures,
     route_items,
 )
@@ -63,12 +65,15 @@ class HumanLabels:
         by_reviewer: optional ``(n, r)`` float64 label per reviewer (NaN = none), for
             CROWDLAB's annotator columns; None = one column built from ``labels``.
         round: ``(n,)`` int64 round in which the label arrived, ``-1`` where none.
+        audit_weight: ``(n,)`` float inverse inclusion probability of each audited item in its
+            round's (stratified) audit draw, relative; 1.0 elsewhere. None = uniform audits.
     """
 
     labels: np.ndarray
     audited: np.ndarray
     by_reviewer: np.ndarray | None = None
     round: np.ndarray | None = None
+    audit_weight: np.ndarray | None = None
 
     @classmethod
     def empty(cls, n: int) -> HumanLabels:
@@ -76,9 +81,10 @@ class HumanLabels:
                    round=np.full(n, -1, dtype=np.int64))
 
     def add(self, rows: np.ndarray, labels: np.ndarray, *, audited: np.ndarray | bool = False,
-            round: int = -1) -> HumanLabels:
+            round: int = -1, audit_weight: np.ndarray | None = None) -> HumanLabels:
         """A copy with ``labels`` (``(len(rows),)`` class indices, ``-1`` = unanswered) set on
-        ``rows``; a later label of an item replaces its earlier one."""
+        ``rows``; a later label of an item replaces its earlier one. ``audit_weight``:
+        ``(len(rows),)`` inverse inclusion probabilities of the audited ones (None = 1)."""
         rows = np.asarray(rows, dtype=np.int64)
         labels = np.asarray(labels, dtype=np.int64)
         answered = labels >= 0
@@ -89,7 +95,13 @@ class HumanLabels:
         new_audited[rows[answered]] = np.broadcast_to(np.asarray(audited, dtype=bool), rows.shape)[answered]
         first = answered & (new_round[rows] < 0)
         new_round[rows[first]] = round
-        return HumanLabels(labels=new_labels, audited=new_audited, by_reviewer=None, round=new_round)
+        weight = None
+        if audit_weight is not None or self.audit_weight is not None:
+            weight = (self.audit_weight if self.audit_weight is not None else np.ones(self.labels.size)).copy()
+            if audit_weight is not None:
+                weight[rows[answered]] = np.asarray(audit_weight, dtype=np.float64)[answered]
+        return HumanLabels(labels=new_labels, audited=new_audited, by_reviewer=None, round=new_round,
+                           audit_weight=weight)
 
     @property
     def known(self) -> np.ndarray:
@@ -115,6 +127,8 @@ class RoundResult:
         figures: JSON-ready threshold, shares and estimated accuracies (see
             :func:`hitl_triage.triage.estimate_figures`).
         n_review, n_audit: labels requested this round.
+        audit_weight: ``(n,)`` inverse inclusion probability of this round's audit items
+            (stratified draw, relative; 1.0 elsewhere), or None for a uniform draw.
     """
 
     route: np.ndarray
@@ -126,6 +140,7 @@ class RoundResult:
     n_review: int
     n_audit: int
     n_disputed: int
+    audit_weight: np.ndarray | None = None
 
     @property
     def asked(self) -> np.ndarray:
@@ -247,12 +262,16 @@ class RoundEngine:
         ev = evidence_from_arrays(
             L, X, known, names=names, n_classes=self.n_classes, label_model=self.label_model,
             confidence=self.confidence, triage=self.triage, audited=human.audited,
-            human=human.by_reviewer, random_state=random_state,
+            human=human.by_reviewer, audit_weight=human.audit_weight, random_state=random_state,
         )
         t = self.triage
+        rows = human.audit_rows
         figures = estimate_figures(guess=ev.guess, guess_score=ev.guess_score, known=known,
-                                   audit_rows=human.audit_rows, disputed=ev.disputed, alpha=t.alpha,
-                                   delta=t.delta, start_fraction=t.scan_start_fraction)
+                                   audit_rows=rows, disputed=ev.disputed, alpha=t.alpha,
+                                   delta=t.delta, start_fraction=t.scan_start_fraction,
+                                   audit_weight=None if human.audit_weight is None else human.audit_weight[rows])
+        figures["posterior"] = ev.chosen
+        figures["posterior_reason"] = ev.choice_reason
         if not (L != ABSTAIN).any():
             figures.update(threshold=None, accepted_share=0.0, threshold_reason=NO_VOTES)
         figures["source_quality"] = ev.source_quality.to_dicts()
@@ -262,15 +281,27 @@ class RoundEngine:
               budget: int, random_state: int | np.random.Generator | list[int] = 0) -> RoundResult:
         """Route every item given this round's evidence and a human ``budget`` (labels)."""
         rng = np.random.default_rng(random_state)
-        n_audit = round(self.triage.audit_fraction * budget)
-        audit = draw_audit(~human.known, n_audit, rng=rng)
-        threshold = math.inf if figures["threshold"] is None else float(figures["threshold"])
+        t = self.triage
+        unlabeled = ~human.known
+        share = audit_share(ev.guess_score, unlabeled & ~ev.disputed, settings=t)
+        n_audit = round(share * budget)
+        audit_weight = None
+        if t.audit_region is None:
+            audit = draw_audit(unlabeled, n_audit, rng=rng)
+        else:
+            audit, weights = draw_audit_stratified(unlabeled, ev.guess_score, ev.disputed, n_audit,
+                                                   region_share=t.audit_region,
+                                                   low_weight=t.audit_low_weight, rng=rng)
+            audit_weight = np.ones(unlabeled.size)
+            audit_weight[audit] = weights
+        cut = math.inf if figures["threshold"] is None else float(figures["threshold"])
         routing = route_items(scores=ev.score, value=ev.value, disputed=ev.disputed, known=human.known,
-                              audit=audit, threshold=threshold, review_budget=budget - audit.size,
-                              features=X, max_similarity=self.triage.review_max_similarity)
+                              audit=audit, threshold=cut, review_budget=budget - audit.size,
+                              features=X, max_similarity=t.review_max_similarity)
         return RoundResult(route=routing.route, label=ev.label, score=ev.score, priority=routing.priority,
-                           evidence=ev, figures=figures, n_review=routing.n_review,
-                           n_audit=routing.n_audit, n_disputed=routing.n_disputed)
+                           evidence=ev, figures={**figures, "audit_share": share}, n_review=routing.n_review,
+                           n_audit=routing.n_audit, n_disputed=routing.n_disputed,
+                           audit_weight=audit_weight)
 
     def round(self, L: np.ndarray, X: Any, human: HumanLabels, *, budget: int,
               names: list[str] | None = None, random_state: int = 0) -> RoundResult:

@@ -59,18 +59,27 @@ def _read_wrench(path: Path, split: str | None) -> pl.DataFrame:
             f"{file}: expected a JSON object keyed by record id, got {type(records).__name__}"
         )
     ids, texts, gold, votes = [], [], [], []
+    extra: dict[str, list] = {}
     for key, rec in records.items():
         if not isinstance(rec, dict) or "data" not in rec:
             raise DatasetError(f"{file}: record {key!r}: expected keys label, weak_labels, data")
         ids.append(str(key))
-        texts.append((rec.get("data") or {}).get("text"))
+        data = rec.get("data") or {}
+        texts.append(data.get("text"))
         gold.append(rec.get(WRENCH_GOLD))
         votes.append(rec.get(WRENCH_VOTES) or [])
-    return pl.DataFrame(
+        for name, value in data.items():  # every other `data` field (entity1, span1...) is kept
+            if name != "text" and name not in (ID, WRENCH_GOLD, WRENCH_VOTES):
+                extra.setdefault(name, [None] * (len(ids) - 1)).append(value)
+        for column in extra.values():
+            if len(column) < len(ids):
+                column.append(None)
+    frame = pl.DataFrame(
         {ID: ids, TEXT: texts, WRENCH_GOLD: gold, WRENCH_VOTES: votes},
         schema={ID: pl.String, TEXT: pl.String, WRENCH_GOLD: pl.Int64,
                 WRENCH_VOTES: pl.List(pl.Int64)},
     )
+    return frame.with_columns([pl.Series(name, values, strict=False) for name, values in extra.items()])
 
 
 def _normalise_label(name: str) -> str:

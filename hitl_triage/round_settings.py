@@ -8,7 +8,9 @@ Example (every key optional; these are the defaults)::
       char_ngrams: [2, 5]        # null turns character n-grams off
       max_features: 20000        # per analyzer
       vote_features: true        # the sources' votes are end-model features too
-      combine: end_model         # or crowdlab (with vote_features: false)
+      combine: select            # or end_model, or crowdlab (with vote_features: false)
+      select_min_audit: 10
+      stack_C: 1.0
       C: 10.0
       cv_folds: 5
       min_human_labels: 20
@@ -18,6 +20,11 @@ Example (every key optional; these are the defaults)::
       alpha: 0.05
       delta: 0.1
       audit_fraction: 0.3
+      audit_adaptive: false
+      audit_fraction_min: 0.1
+      audit_fraction_max: 0.5
+      audit_region: null
+      audit_low_weight: 0.25
       scan_start_fraction: 0.2
       strong_source_accuracy: 0.9
       strong_source_min_labels: 10
@@ -65,11 +72,24 @@ class ConfidenceConfig(_Section):
         description="Add each source's vote (one-hot) to the end model's features, so human "
         "labels teach it how far to trust each source.",
     )
-    combine: Literal["end_model", "crowdlab"] = Field(
-        default="end_model",
-        description="Which posterior scores items: the end model (which, with vote_features, "
-        "already weighs every source by the human labels) or CROWDLAB's combination of the "
+    combine: Literal["select", "end_model", "crowdlab"] = Field(
+        default="select",
+        description="Which posterior labels and scores items: 'select' (default) chooses among "
+        "the label model, the end model and a stacked model on both posteriors by accuracy on "
+        "the audit labels (the label model until select_min_audit exist; see "
+        "hitl_triage/combine.py); 'end_model' always the end model (which, with vote_features, "
+        "weighs every source by the human labels); 'crowdlab' CROWDLAB's combination of the "
         "sources as annotators with the end model (use with vote_features: false).",
+    )
+    select_min_audit: Annotated[int, Field(ge=1)] = Field(
+        default=10,
+        description="With combine: select, the audit labels needed before anything but the "
+        "label model may be chosen (and human labels before the stacked model is fitted).",
+    )
+    stack_C: Annotated[float, Field(gt=0.0, le=1e6)] = Field(
+        default=1.0,
+        description="Inverse regularization of the stacked model (a logistic regression on the "
+        "label model's and the end model's log posteriors).",
     )
     C: Annotated[float, Field(gt=0.0, le=1e6)] = 10.0
     cv_folds: Annotated[int, Field(ge=2, le=20)] = 5
@@ -86,6 +106,12 @@ class ConfidenceConfig(_Section):
         default=50_000,
         description="At most this many label-model labels (a uniform sample) train the end "
         "model; human labels always do. Bounds the end model's cost on large sets.",
+    )
+    entity_markers: bool = Field(
+        default=False,
+        description="Relation tasks: the end model reads the text with its two entities marked "
+        "([E1] ... [/E1], [E2] ... [/E2]) from the dataset's span1/span2 columns (WRENCH "
+        "relation sets carry them), so it knows which pair the label is about.",
     )
     self_training: Annotated[float, Field(gt=0.5, le=1.0)] | None = Field(
         default=None,
@@ -109,6 +135,34 @@ class TriageConfig(_Section):
         default=0.3,
         description="Share of each round's human budget spent on the uniform random audit "
         "sample (the only labels used to certify accepted items).",
+    )
+    audit_adaptive: bool = Field(
+        default=False,
+        description="Set each round's audit share from what an audit could certify: from "
+        "audit_fraction_min (nothing looks acceptable) up to audit_fraction_max (every "
+        "unlabeled item's blind score is at least 1 - alpha), instead of the fixed "
+        "audit_fraction. Scores only, set before the round's labels are seen. Off by default: "
+        "it starved the audit on youtube and trec (docs/rounds.md).",
+    )
+    audit_fraction_max: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        default=0.5, description="With audit_adaptive, the largest audit share of a round's budget.",
+    )
+    audit_fraction_min: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        default=0.1, description="With audit_adaptive, the smallest audit share of a round's budget.",
+    )
+    audit_region: Annotated[float, Field(gt=0.0, le=1.0)] | None = Field(
+        default=None,
+        description="If set, draw audit items mostly from the region that could be accepted: "
+        "the top audit_region share of the unlabeled, undisputed items by blind score; the "
+        "rest is drawn at audit_low_weight times the density, and every audit item keeps its "
+        "inverse inclusion probability as its weight. null (default): a uniform audit. The "
+        "audit also chooses the posterior, and the candidates differ most outside the region, "
+        "where a stratified audit has few, heavily weighted labels: measured worse (docs/rounds.md).",
+    )
+    audit_low_weight: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=0.25,
+        description="Relative sampling density of the audit outside audit_region (> 0, so the "
+        "whole pool stays covered and the estimates stay unbiased).",
     )
     scan_start_fraction: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
         default=0.2,

@@ -157,11 +157,15 @@ def init_from_wrench(folder: Path, name: str, *, configs_dir: Path = Path("confi
                    for c in classes],
         "dataset": dataset,
         "lfs": {"modules": []},
-        "label_model": {"kind": "snorkel", "n_epochs": 500, "lr": 0.01},
+        "label_model": {"kind": "majority"},
         "run_dir": _rel(Path("runs") / name, configs_dir),
     }
     header = (f"# WRENCH dataset {folder.name}: weak_labels are precomputed votes; label is the gold\n"
-              "# column, used only to score runs and to simulate reviewers.\n")
+              "# column, used only to score runs and to simulate reviewers. Every field of the\n"
+              "# records' `data` object is a column (LFs and reviewers see it).\n"
+              "# label_model: majority vote, the documented default: it was more accurate than\n"
+              "# snorkel's LabelModel on every shared WRENCH set and 2-7x faster per run; the\n"
+              "# loop's confidence.combine: select moves off it only when audit labels say so.\n")
     write_text(config_path, _dump(config, header))
     load_config(config_path)  # the written config must validate
     return InitResult(config_path=config_path, lf_path=None)

@@ -44,7 +44,7 @@ def clopper_pearson_upper(errors: int, n: int, delta: float) -> float:
     """
     if n <= 0 or errors >= n:
         return 1.0
-    return float(beta_dist.ppf(1.0 - delta, errors + 1, n - errors))
+    return float(beta_dist.ppf(1.0 - delta, errors + 1, n - errors))  # non-integer counts: Kish
 
 
 def min_audit_for(alpha: float, delta: float) -> int:
@@ -59,7 +59,7 @@ class ThresholdResult:
     Attributes:
         threshold: accept items with score ``>= threshold``; ``inf`` when nothing is accepted.
         n_audit: audit items available; ``n_covered`` of them score ``>= threshold``.
-        errors: audit errors among the covered ones.
+        errors: audit errors among the covered ones (effective, weighted, with a stratified audit).
         upper_bound: Clopper-Pearson upper bound of the accepted error rate (1.0 if none).
         estimate: ``errors / n_covered`` (None if none covered).
         reason: why nothing is accepted, or ``""``.
@@ -68,7 +68,7 @@ class ThresholdResult:
     threshold: float
     n_audit: int
     n_covered: int
-    errors: int
+    errors: float
     upper_bound: float
     estimate: float | None
     reason: str
@@ -79,7 +79,8 @@ class ThresholdResult:
 
 
 def calibrate_threshold(
-    scores: np.ndarray, correct: np.ndarray, *, alpha: float, delta: float, start_fraction: float = 0.0
+    scores: np.ndarray, correct: np.ndarray, *, alpha: float, delta: float, start_fraction: float = 0.0,
+    weights: np.ndarray | None = None,
 ) -> ThresholdResult:
     """Choose the loosest threshold whose accepted error is ``<= alpha`` w.p. ``>= 1 - delta``.
 
@@ -93,6 +94,12 @@ def calibrate_threshold(
             items (and at least ``min_audit_for(alpha, delta)``). Fixed before any label is
             seen, so the scan stays valid; it keeps one confident error at the very top from
             blocking every looser threshold.
+        weights: ``(n_audit,)`` inverse inclusion probabilities of a stratified audit draw
+            (None = uniform: the exact Clopper-Pearson test). With weights the error rate
+            above a threshold is the weighted (Hajek) estimate and the bound is
+            Clopper-Pearson at Kish's effective sample size ``(sum w)^2 / sum w^2`` (equal
+            weights give back the exact test); its validity is checked by Monte-Carlo in
+            ``tests/rounds/test_validity.py``.
 
     Returns:
         :class:`ThresholdResult`. Thresholds only move down when more audit items agree with the
@@ -111,30 +118,42 @@ def calibrate_threshold(
     start = max(need, math.ceil(start_fraction * n))
     order = np.argsort(-scores, kind="stable")
     sorted_scores = scores[order]
-    cum_errors = np.cumsum(wrong[order])
+    cum_errors = np.cumsum(wrong[order]).astype(np.float64)
+    cum_n = np.arange(1, n + 1, dtype=np.float64)
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float64)[order]
+        cum_w, cum_w2 = np.cumsum(w), np.cumsum(w * w)
+        cum_n = cum_w * cum_w / cum_w2  # Kish's effective sample size of the covered items
+        cum_errors = np.cumsum(w * wrong[order]) / cum_w * cum_n
     # candidate cut after position i (0-based) covers every item scoring >= sorted_scores[i];
     # ties are covered together, so only the last position of each run of equal scores counts.
     last_of_tie = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]
-    best: tuple[float, int, int, float] | None = None
+    cand = np.flatnonzero(last_of_tie & (np.arange(1, n + 1) >= start) & (cum_n >= need))
+    errors_at = np.round(cum_errors[cand]) if weights is None else cum_errors[cand]
+    n_at = cum_n[cand]
+    bounds = np.where(errors_at >= n_at, 1.0,
+                      beta_dist.ppf(1.0 - delta, errors_at + 1, np.maximum(n_at - errors_at, 1e-12)))
+    failing = np.flatnonzero(bounds > alpha)
+    stop = failing[0] if failing.size else cand.size  # fixed sequence: stop at the first failure
+    best: tuple[float, int, float, float] | None = None
     first_failure = ""
-    for i in np.flatnonzero(last_of_tie):
-        covered = int(i) + 1
-        if covered < start:
-            continue
-        errors = int(cum_errors[i])
-        bound = clopper_pearson_upper(errors, covered, delta)
-        if bound > alpha:
-            if best is None:
-                first_failure = (
-                    f"the strictest testable threshold ({sorted_scores[i]:.4f}, {covered} audit "
-                    f"items, {errors} wrong) has an error bound {bound:.3f} > alpha {alpha}"
-                )
-            break
-        best = (float(sorted_scores[i]), covered, errors, bound)
+    if stop > 0:
+        i = cand[stop - 1]
+        best = (float(sorted_scores[i]), int(i) + 1, float(errors_at[stop - 1]), float(bounds[stop - 1]))
+    elif failing.size:
+        i = cand[0]
+        first_failure = (
+            f"the strictest testable threshold ({sorted_scores[i]:.4f}, {int(i) + 1} audit "
+            f"items, {errors_at[0]:g} wrong) has an error bound {bounds[0]:.3f} > alpha {alpha}"
+        )
+    else:
+        first_failure = f"no threshold covers at least {start} audit items"
     if best is None:
         return ThresholdResult(math.inf, n, 0, 0, 1.0, None, first_failure)
     threshold, covered, errors, bound = best
-    return ThresholdResult(threshold, n, covered, errors, bound, errors / covered, "")
+    errors = int(errors) if weights is None else errors
+    n_eff = covered if weights is None else float(cum_n[covered - 1])
+    return ThresholdResult(threshold, n, covered, errors, bound, errors / n_eff, "")
 
 
 @dataclass(frozen=True)
@@ -281,6 +300,61 @@ def draw_audit(unlabeled: np.ndarray, size: int, *, rng: np.random.Generator) ->
     return np.sort(rng.choice(pool, size=size, replace=False)) if size else np.array([], dtype=np.int64)
 
 
+def draw_audit_stratified(unlabeled: np.ndarray, scores: np.ndarray, disputed: np.ndarray, size: int, *,
+                          region_share: float, low_weight: float,
+                          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """An audit sample concentrated where items could be accepted, with known weights.
+
+    Two strata, fixed from the blind scores before any label of the round is seen: the
+    *region* (the top ``region_share`` of the unlabeled, undisputed items by score) and the
+    rest. Each item of the rest is ``low_weight`` times as likely to be drawn as an item of
+    the region; within a stratum the draw is uniform without replacement.
+
+    Args:
+        unlabeled: ``(n,)`` bool; scores: ``(n,)`` blind scores; disputed: ``(n,)`` bool.
+
+    Returns:
+        ``(rows, weights)``: sorted indices and each one's inverse inclusion probability (the
+        audit weight: a Hajek estimate weighted by it is unbiased for the whole unlabeled pool).
+    """
+    pool = np.flatnonzero(unlabeled)
+    size = min(max(size, 0), pool.size)
+    if size == 0:
+        return np.array([], dtype=np.int64), np.array([], dtype=np.float64)
+    open_ = pool[~disputed[pool]]
+    cut = np.quantile(scores[open_], 1.0 - region_share) if open_.size else np.inf
+    in_region = ~disputed[pool] & (scores[pool] >= cut)
+    region, rest = pool[in_region], pool[~in_region]
+    mass_region, mass_rest = float(region.size), low_weight * rest.size
+    n_region = min(region.size, round(size * mass_region / max(mass_region + mass_rest, 1e-12)))
+    n_rest = min(rest.size, size - n_region)
+    n_region = min(region.size, size - n_rest)
+    rows, weights = [], []
+    for stratum, k in ((region, n_region), (rest, n_rest)):
+        if k > 0:
+            rows.append(rng.choice(stratum, size=k, replace=False))
+            weights.append(np.full(k, stratum.size / k))
+    order_rows = np.concatenate(rows)
+    order = np.argsort(order_rows)
+    return order_rows[order], np.concatenate(weights)[order]
+
+
+def audit_share(scores: np.ndarray, pool: np.ndarray, *, settings: Any) -> float:
+    """Share of a round's human budget spent on the audit.
+
+    Fixed (``settings.audit_fraction``) unless ``settings.audit_adaptive``; then it grows with
+    what an audit could certify: ``audit_fraction_min + (audit_fraction_max -
+    audit_fraction_min) * p``, where ``p`` is the share of unlabeled undisputed items whose blind score is at least
+    ``1 - alpha`` (the model believes they could be accepted). Scores only, no labels: the
+    share is set before the round's labels are seen.
+    """
+    if not settings.audit_adaptive or not pool.any():
+        return float(settings.audit_fraction)
+    p = float((scores[pool] >= 1.0 - settings.alpha).mean())
+    low = min(settings.audit_fraction_min, settings.audit_fraction_max)
+    return low + (settings.audit_fraction_max - low) * p
+
+
 def route_items(
     *,
     scores: np.ndarray,
@@ -352,6 +426,7 @@ def estimate_figures(
     alpha: float,
     delta: float,
     start_fraction: float = 0.0,
+    audit_weight: np.ndarray | None = None,
 ) -> dict[str, float | int | str | None]:
     """Threshold and estimated accuracies from the audit labels.
 
@@ -360,6 +435,8 @@ def estimate_figures(
         known: ``(n,)`` human labels, ``-1`` none.
         audit_rows: indices of audited items that have a human label.
         disputed: ``(n,)`` bool, never accepted.
+        audit_weight: ``(n_audit,)`` inverse inclusion probabilities (stratified audits), None =
+            uniform.
 
     Returns:
         JSON-ready figures: ``threshold`` (None = nothing accepted) and ``threshold_reason``,
@@ -371,7 +448,7 @@ def estimate_figures(
     audit_rows = np.asarray(audit_rows, dtype=np.int64)
     correct = guess[audit_rows] == known[audit_rows]
     result = calibrate_threshold(guess_score[audit_rows], correct, alpha=alpha, delta=delta,
-                                 start_fraction=start_fraction)
+                                 start_fraction=start_fraction, weights=audit_weight)
     unlabeled = known < 0
     accept = unlabeled & (guess_score >= result.threshold) & ~disputed
     n = known.size
@@ -385,9 +462,13 @@ def estimate_figures(
         "accepted_share": float(accept.sum() / n) if n else 0.0,
         "est_accepted_accuracy": None if result.estimate is None else 1.0 - result.estimate,
         "est_accepted_accuracy_low": 1.0 - result.upper_bound if result.accepts else None,
-        "est_accepted_accuracy_high": (1.0 - clopper_pearson_lower(result.errors, result.n_covered, delta)
-                                       if result.accepts else None),
+        "est_accepted_accuracy_high": (1.0 - clopper_pearson_lower(
+            result.errors, result.errors / result.estimate if result.estimate else result.n_covered, delta)
+            if result.accepts else None),
     }
+    interval = trainset_interval(guess=guess, guess_score=guess_score, known=known, audit_rows=audit_rows,
+                                 audit_weight=audit_weight, level=1.0 - delta)
+    figures.update(interval)
     share_known = float((~unlabeled).sum() / n) if n else 0.0
     if n_audit:
         acc = 1.0 - errors / n_audit
@@ -398,3 +479,76 @@ def estimate_figures(
         figures["est_trainset_accuracy"] = None
         figures["est_trainset_accuracy_low"] = share_known
     return figures
+
+
+TRAINSET_BINS = 5
+"""Score strata of the training-set accuracy estimate (fewer when audit labels are few)."""
+MIN_AUDIT_PER_BIN = 15
+
+
+def trainset_interval(*, guess: np.ndarray, guess_score: np.ndarray, known: np.ndarray, audit_rows: np.ndarray,
+                      audit_weight: np.ndarray | None = None, level: float = 0.9) -> dict[str, float | None]:
+    """Estimate and two-sided ``level`` interval of the whole training set's accuracy.
+
+    Human labels count as right. The unlabeled items (accepted or model-guessed) are cut into
+    score strata (quantiles of *their* blind scores, so the strata follow the items that are
+    left after review took the hard ones); each stratum's accuracy is estimated from the audit
+    items whose blind score falls in it (weighted by ``audit_weight``), and the strata are
+    summed with the unlabeled items' shares (post-stratification). The interval is normal on
+    the stratified estimate with each stratum's variance taken at ``(right + 1) / (n + 2)``
+    (so an error-free stratum still has width), clipped to what is possible.
+
+    Returns:
+        ``trainset_accuracy_est``, ``trainset_accuracy_low``, ``trainset_accuracy_high``
+        (None when no audit label exists: then low is the human share, high 1).
+    """
+    from scipy.stats import norm
+
+    audit_rows = np.asarray(audit_rows, dtype=np.int64)
+    n = known.size
+    unlabeled = known < 0
+    share_known = float((~unlabeled).mean()) if n else 0.0
+    m = audit_rows.size
+    if m == 0 or not unlabeled.any():
+        done = not unlabeled.any()
+        return {"trainset_accuracy_est": 1.0 if done else None,
+                "trainset_accuracy_low": share_known, "trainset_accuracy_high": 1.0}
+    w = np.ones(m) if audit_weight is None else np.asarray(audit_weight, dtype=np.float64)
+    right = (guess[audit_rows] == known[audit_rows]).astype(np.float64)
+    a_score = guess_score[audit_rows]
+    u_score = guess_score[unlabeled]
+    bins = max(1, min(TRAINSET_BINS, m // MIN_AUDIT_PER_BIN))
+    edges = np.quantile(u_score, np.linspace(0, 1, bins + 1)[1:-1]) if bins > 1 else np.array([])
+    u_bin = np.searchsorted(edges, u_score, side="right")
+    a_bin = np.searchsorted(edges, a_score, side="right")
+    est, var = 0.0, 0.0
+    for b in range(bins):
+        share = float((u_bin == b).sum() / n)
+        inside = a_bin == b
+        if share == 0:
+            continue
+        if not inside.any():  # no audit item in the stratum: it could be anything
+            var += share * share * 0.25
+            est += share * 0.5
+            continue
+        wb = w[inside]
+        acc = float((wb * right[inside]).sum() / wb.sum())
+        n_eff = float(wb.sum() ** 2 / (wb * wb).sum())
+        p = (acc * n_eff + 1.0) / (n_eff + 2.0)
+        est += share * acc
+        var += share * share * p * (1.0 - p) / n_eff
+    z = float(norm.ppf(0.5 + level / 2.0))
+    half = z * math.sqrt(var)
+    strat = share_known + est
+    # The plain estimate (every unlabeled item at the audit's overall accuracy) errs low when
+    # review has taken the hard items; the stratified one errs high when the scores of
+    # labeled (out-of-fold) and unlabeled items differ in calibration. The interval is the
+    # union of both intervals, the estimate their mean (coverage: docs/rounds.md).
+    acc = float((w * right).sum() / w.sum())
+    n_eff = float(w.sum() ** 2 / (w * w).sum())
+    p = (acc * n_eff + 1.0) / (n_eff + 2.0)
+    plain = share_known + (1.0 - share_known) * acc
+    plain_half = z * (1.0 - share_known) * math.sqrt(p * (1.0 - p) / n_eff)
+    return {"trainset_accuracy_est": (strat + plain) / 2.0,
+            "trainset_accuracy_low": max(share_known, min(strat - half, plain - plain_half)),
+            "trainset_accuracy_high": min(1.0, max(strat + half, plain + plain_half))}

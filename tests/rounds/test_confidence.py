@@ -111,3 +111,15 @@ def test_diverse_batch_skips_near_duplicates() -> None:
     order = np.arange(5)
     assert diverse_top(order, X, 3, max_similarity=0.8).tolist() == [0, 3, 4]
     assert diverse_top(order, X, 4, max_similarity=0.8).tolist() == [0, 3, 4, 1]
+
+
+def test_entity_markers_mark_both_entities_of_chemprot_records() -> None:
+    from hitl_triage.devsets import load_devset
+    from hitl_triage.endmodel import mark_entities
+
+    assert mark_entities(["aspirin inhibits COX"], [[0, 7]], [[17, 20]]) == [
+        "[E1] aspirin [/E1] inhibits [E2] COX [/E2]"]
+    d = load_devset("chemprot")
+    marked = mark_entities(d.texts[:200], d.extra["span1"][:200], d.extra["span2"][:200])
+    for text, e1, e2 in zip(marked, d.extra["entity1"][:200], d.extra["entity2"][:200], strict=True):
+        assert f"[E1] {e1} [/E1]" in text and f"[E2] {e2} [/E2]" in text
