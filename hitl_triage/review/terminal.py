@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hitl_triage.review import reports
+from hitl_triage.review.visible import segments
 from hitl_triage.store import AnswerError, ReviewerInfo, ReviewStore, TaskView
 from hitl_triage.store.errors import TerminalError
 
@@ -83,6 +84,15 @@ class RawKeys:
             tty.setcbreak(self.fd, termios.TCSANOW)
 
 
+def shown(text: str, style: str = "") -> Text:
+    """Untrusted text as a rich ``Text`` (never markup), with bidi controls and invisible
+    characters shown as ``⟨U+XXXX⟩`` markers in reverse video."""
+    out = Text(style=style)
+    for seg in segments(text):
+        out.append(seg.text, style="reverse bold red" if seg.hidden else None)
+    return out
+
+
 def _show(console: Console, store: ReviewStore, reviewer: ReviewerInfo, task: TaskView, notice: str | None) -> None:
     config = store.config
     names = config.label_names
@@ -97,8 +107,8 @@ def _show(console: Console, store: ReviewStore, reviewer: ReviewerInfo, task: Ta
     if notice:
         console.print(Text(notice, style="yellow"))
     # Item text and judge output are untrusted: always Text objects, never markup.
-    body = Text("(no text)", style="dim") if task.text is None else Text(task.text)
-    console.print(Panel(body, title=Text(f"item {task.item_id}"), title_align="left", padding=(1, 2)))
+    body = Text("(no text)", style="dim") if task.text is None else shown(task.text)
+    console.print(Panel(body, title=Text("item ") + shown(task.item_id), title_align="left", padding=(1, 2)))
     if task.suggested is not None:
         conf = "" if task.confidence is None else f"  ({100 * task.confidence:.0f}% confidence)"
         console.print(Text.assemble("Suggested: ", (names[task.suggested], "bold"), conf, ("   Enter accepts", "dim")))
@@ -109,10 +119,10 @@ def _show(console: Console, store: ReviewStore, reviewer: ReviewerInfo, task: Ta
         table.add_column("source")
         table.add_column("vote")
         for source, vote in sorted(task.votes.items()):
-            table.add_row(Text(source), Text("abstain", style="dim") if vote is None else Text(names[vote]))
+            table.add_row(shown(source), Text("abstain", style="dim") if vote is None else Text(names[vote]))
         console.print(table)
     if task.judge_rationale:
-        console.print(Panel(Text(task.judge_rationale), title="judge's rationale", title_align="left", style="magenta"))
+        console.print(Panel(shown(task.judge_rationale), title="judge's rationale", title_align="left", style="magenta"))
     keys = "  ".join(f"[bold]{(i + 1) % 10}[/] {escape(n)}" for i, n in enumerate(names))
     console.print(f"{keys}   [bold]Enter[/] accept  [bold]s[/] skip  [bold]f[/] flag  [bold]u[/] undo  [bold]g[/] guidelines  [bold]h[/] history  [bold]q[/] quit")
 
@@ -127,7 +137,7 @@ def _history(console: Console, store: ReviewStore, reviewer: ReviewerInfo) -> No
     names = store.config.label_names
     for h in reports.history(store, reviewer, n=store.settings.history_size):
         given = names[h.label] if h.kind == "label" and h.label is not None else h.kind
-        console.print(Text.assemble((f"{given:>10}  ", "bold"), (h.text or "(no text)")[:80]))
+        console.print(Text.assemble((f"{given:>10}  ", "bold"), shown((h.text or "(no text)")[:80])))
 
 
 def review_in_terminal(
