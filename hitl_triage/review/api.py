@@ -16,11 +16,11 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from hitl_triage.review import reports
 from hitl_triage.review.schemas import (
+    INT_MAX,
     AdjudicateIn,
     AnswerIn,
     AnswerOut,
     EditIn,
-    INT_MAX,
     GoldIn,
     ItemsIn,
     ProgressOut,

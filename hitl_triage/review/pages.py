@@ -26,7 +26,7 @@ from hitl_triage.review.security import (
     check_login_token,
     new_login_token,
 )
-from hitl_triage.store import AnswerError, ReviewerError
+from hitl_triage.store import AnswerError, PermissionDeniedError, ReviewerError
 
 router = APIRouter()
 
@@ -128,7 +128,7 @@ def answer(
 ) -> Response:
     try:
         store.submit(caller.reviewer, answer_id=answer_id, task_id=task_id, kind=kind, label=label, comment=comment)
-    except AnswerError as exc:
+    except (AnswerError, PermissionDeniedError) as exc:  # e.g. the claim ran out: say so
         return _back(str(exc))
     return _back()
 

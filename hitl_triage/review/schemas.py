@@ -6,7 +6,6 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
 INT_MAX = 2**31 - 1  # ids and integers are 32-bit columns on PostgreSQL
 
 # Integers from clients are bounded, so a huge one is a 422, never a database overflow (500).

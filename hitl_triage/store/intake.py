@@ -86,8 +86,10 @@ def _row(raw: dict[str, Any], n_classes: int, max_chars: int) -> dict[str, Any]:
     check_text(item_id, "judge_rationale", raw["judge_rationale"], max_chars)
     if raw["route"] not in ROUTES:
         raise IntakeError(f"item {item_id!r}: route must be one of {list(ROUTES)}, got {raw['route']!r}")
-    if not isinstance(raw["round"], int) or not 0 <= raw["round"] <= INT_MAX:
-        raise IntakeError(f"item {item_id!r}: round must be an integer in [0, {INT_MAX}], got {raw['round']!r}")
+    if not isinstance(raw["round"], int) or raw["round"] < 0:
+        raise IntakeError(f"item {item_id!r}: round must be an integer >= 0, got {raw['round']!r}")
+    if raw["round"] > INT_MAX:
+        raise IntakeError(f"item {item_id!r}: round must be at most {INT_MAX}, got {raw['round']!r}")
     suggested, confidence = raw["suggested"], raw["confidence"]
     if suggested is not None and not 0 <= int(suggested) < n_classes:
         raise IntakeError(f"item {item_id!r}: suggested must be a class index in [0, {n_classes}) or null, got {suggested!r}")
