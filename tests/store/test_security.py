@@ -120,15 +120,15 @@ def test_adjudicating_resolves_the_tasks_flags(make_store):
 
 
 def test_out_of_range_ids_and_long_texts_are_refused(make_store):
-    store, _ = make_store(gold_rate=0.0, max_item_chars=50)
+    store, _ = make_store(gold_rate=0.0)
     (ann,) = _people(store, "ann")
     with pytest.raises(TaskNotFoundError, match=r"no task with id 10{30}"):
         store.submit(ann, answer_id="a-1", task_id=10**30, kind="label", label=0)
-    too_long = items(2, texts=["short", "x" * 51])
-    with pytest.raises(IntakeError, match=r"item 'c0001': text has 51 characters, at most 50 \(review.max_item_chars\)"):
+    too_long = items(2, texts=["short", "x" * 100_001])
+    with pytest.raises(IntakeError, match=r"item 'c0001': text has 100001 characters, at most 100000 \(review.max_item_chars\)"):
         store.enqueue(too_long)
-    rationale = items(1).with_columns(pl.lit("y" * 60).alias("judge_rationale"))
-    with pytest.raises(IntakeError, match="item 'c0000': judge_rationale has 60 characters"):
+    rationale = items(1).with_columns(pl.lit("y" * 100_002).alias("judge_rationale"))
+    with pytest.raises(IntakeError, match="item 'c0000': judge_rationale has 100002 characters"):
         store.enqueue(rationale)
     with pytest.raises(IntakeError, match="round must be at most 2147483647, got 2147483648"):
         store.enqueue(items(1, round=2**31))
@@ -177,6 +177,9 @@ def test_task_ids_stay_in_the_32_bit_range(make_store):
     store, _ = make_store(gold_rate=0.0)
     store.enqueue(items(1))
     (boss,) = _people(store, "boss", admin=("boss",))
-    with pytest.raises(TaskNotFoundError, match="no task with id"):
-        store.adjudicate(boss, task_id=2**31, label=0)
+    for task_id in (2**31, 10**30):  # beyond PostgreSQL's integer, beyond SQLite's
+        with pytest.raises(TaskNotFoundError, match=f"no task with id {task_id}"):
+            store.adjudicate(boss, task_id=task_id, label=0)
+        with pytest.raises(TaskNotFoundError, match=f"no task with id {task_id}"):
+            store.resolve_flags(boss, task_id=task_id)
     assert store.read(lambda s: s.scalar(select(Task.status))) == "open"
