@@ -155,6 +155,8 @@ def _check_claim(session: Session, task: Task, reviewer_id: int, now) -> Assignm
     row = session.scalar(
         select(Assignment).where(Assignment.task_id == task.id, Assignment.reviewer_id == reviewer_id)
     )
+    if row is not None and row.state == "released":  # the claim ran out and was taken over
+        raise PermissionDeniedError(f"your claim on task {task.id} expired and another reviewer took the task")
     if row is None or row.state != "active":
         raise PermissionDeniedError(
             f"task {task.id} is not claimed by you: answer the task GET /api/v1/tasks/next gives you"
