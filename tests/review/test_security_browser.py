@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from hitl_triage.store.models import Answer
-from tests.review.conftest import Site, start_site
+from tests.review.conftest import PASSWORDS, Site, start_site
 from tests.review.test_browser import CHROMIUM, browser, keyboard_login, press  # noqa: F401  (fixture)
 
 pytestmark = [
@@ -104,4 +104,43 @@ def test_api_docs_render_under_the_csp(browser, xsite: Site):  # noqa: F811
     assert page.locator(".opblock-summary-path", has_text="/api/v1/answers").count() >= 1
     assert "hitl-triage review" in page.inner_text(".swagger-ui .info .title")
     assert not [p for p in problems if "Content Security Policy" in p or "failed:" in p], problems
+    page.close()
+
+
+def test_oversized_bodies_and_huge_integers_are_refused(browser, xsite: Site):  # noqa: F811
+    page = keyboard_login(browser, xsite, "bob")
+    token = page.get_attribute("#review", "data-csrf")
+    statuses = page.evaluate("""async (token) => {
+        const headers = {"Content-Type": "application/json", "X-CSRF-Token": token};
+        const big = await fetch("/api/v1/answers", {method: "POST", headers, body: JSON.stringify({id: "big", task_id: 1, comment: "x".repeat(1100000)})});
+        const huge = await fetch("/api/v1/answers", {method: "POST", headers, body: '{"id": "huge", "task_id": 1000000000000000000000000000000, "label": 0}'});
+        return [big.status, huge.status];
+    }""", token)
+    assert statuses == [413, 422]
+    # the review form with an absurd task id typed in
+    page.evaluate("() => { document.querySelector('#answer-form input[name=task_id]').value = '1' + '0'.repeat(30); }")
+    with page.expect_navigation() as nav:
+        page.keyboard.press("1")
+    assert nav.value.status == 422
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def lsite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """A server of its own for failed logins (default throttling)."""
+    yield from start_site(tmp_path_factory.mktemp("blogin"), {"gold_rate": 0.0})
+
+
+def test_failed_logins_are_throttled_in_the_browser(browser, lsite: Site):  # noqa: F811
+    page = browser.new_page()
+    statuses = []
+    for password in ["wrong-1", "wrong-2", "wrong-3", "wrong-4", "wrong-5", PASSWORDS["ann"]]:
+        page.goto(f"{lsite.base}/login")
+        page.fill("input[name=name]", "ann")
+        page.fill("input[name=password]", password)
+        with page.expect_navigation() as nav:
+            page.keyboard.press("Enter")
+        statuses.append(nav.value.status)
+    assert statuses == [401] * 5 + [429]
+    assert "too many failed logins" in page.inner_text("body")
     page.close()
