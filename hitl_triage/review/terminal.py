@@ -24,7 +24,13 @@ from rich.text import Text
 
 from hitl_triage.review import reports
 from hitl_triage.review.visible import segments
-from hitl_triage.store import AnswerError, ReviewerInfo, ReviewStore, TaskView
+from hitl_triage.store import (
+    AnswerError,
+    PermissionDeniedError,
+    ReviewerInfo,
+    ReviewStore,
+    TaskView,
+)
 from hitl_triage.store.errors import TerminalError
 
 if TYPE_CHECKING:
@@ -176,6 +182,9 @@ def _session(config: TaskConfig, reviewer: str, read_key: KeyReader, read_line: 
         while True:
             task = store.next_task(me)
             if task is None:
+                if notice:
+                    console.print(Text(notice, style="yellow"))
+                    notice = None
                 console.print(Text("Queue empty: nothing is waiting for you. u undoes the last answer, q quits.", style="green"))
                 key = read_key()
                 if key in ("u", *BACKSPACE):
@@ -193,22 +202,18 @@ def _session(config: TaskConfig, reviewer: str, read_key: KeyReader, read_line: 
                 if index >= config.n_classes:
                     notice = f"no label on key {key}"
                     continue
-                store.submit(me, answer_id=answer_id, task_id=task.task_id, kind="label", label=index)
-                counts["label"] += 1
+                notice = _submit(store, me, task, answer_id, counts, kind="label", label=index)
             elif key == "\r":
                 if task.suggested is None:
                     notice = "no suggestion to accept: pick a label with a digit"
                     continue
-                store.submit(me, answer_id=answer_id, task_id=task.task_id, kind="label", label=task.suggested)
-                counts["label"] += 1
+                notice = _submit(store, me, task, answer_id, counts, kind="label", label=task.suggested)
             elif key == "s":
-                store.submit(me, answer_id=answer_id, task_id=task.task_id, kind="skip")
-                counts["skip"] += 1
+                notice = _submit(store, me, task, answer_id, counts, kind="skip")
             elif key == "f":
                 console.print("Flag comment (optional), then Enter:")
                 comment = read_line()
-                store.submit(me, answer_id=answer_id, task_id=task.task_id, kind="flag", comment=comment[:2000] or None)
-                counts["flag"] += 1
+                notice = _submit(store, me, task, answer_id, counts, kind="flag", comment=comment[:2000] or None)
             elif key in ("u", *BACKSPACE):
                 notice = _undo(store, me, counts)
             elif key == "g":
@@ -222,6 +227,19 @@ def _session(config: TaskConfig, reviewer: str, read_key: KeyReader, read_line: 
             else:
                 notice = f"unknown key {key!r}: digits label, Enter accepts, s f u g h q"
     return SessionSummary(counts["label"], counts["skip"], counts["flag"], counts["undo"])
+
+
+def _submit(
+    store: ReviewStore, me: ReviewerInfo, task: TaskView, answer_id: str, counts: dict[str, int], **answer: object
+) -> str | None:
+    """Record an answer; a refusal (the claim ran out and someone else took the task, the task
+    was settled meanwhile) becomes the notice shown above the next item."""
+    try:
+        store.submit(me, answer_id=answer_id, task_id=task.task_id, **answer)  # type: ignore[arg-type]
+    except (AnswerError, PermissionDeniedError) as exc:
+        return f"not recorded: {exc}"
+    counts[str(answer["kind"])] += 1
+    return None
 
 
 def _undo(store: ReviewStore, me: ReviewerInfo, counts: dict[str, int]) -> str:
