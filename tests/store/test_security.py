@@ -117,6 +117,8 @@ def test_adjudicating_resolves_the_tasks_flags(make_store):
     assert reports.disputes(store).height == 1
     store.adjudicate(boss, task_id=task.task_id, label=2)
     assert reports.disputes(store).height == 0
+    assert not reports.task_detail(store, task.task_id).answers[0].open_flag
+    assert store.resolve_flags(boss, task_id=task.task_id) == 0  # the adjudication resolved it
 
 
 def test_out_of_range_ids_and_long_texts_are_refused(make_store):
