@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
 from hitl_triage.review import reports
 from hitl_triage.review.app import render
+from hitl_triage.review.schemas import INT_MAX
 from hitl_triage.review.security import AdminDep, StoreDep
 
 router = APIRouter(prefix="/admin")
+TaskIdPath = Annotated[int, Path(ge=0, le=INT_MAX)]
+LabelForm = Annotated[int, Form(ge=-1, le=INT_MAX)]
 
 
 @router.get("")
@@ -49,7 +52,7 @@ def disputes_page(request: Request, store: StoreDep, caller: AdminDep) -> Respon
 
 
 @router.get("/tasks/{task_id}")
-def task_page(request: Request, store: StoreDep, caller: AdminDep, task_id: int) -> Response:
+def task_page(request: Request, store: StoreDep, caller: AdminDep, task_id: TaskIdPath) -> Response:
     return render(request, "adjudicate.html", {"me": caller.reviewer, "csrf": caller.csrf_token, "detail": reports.task_detail(store, task_id)})
 
 
@@ -57,11 +60,22 @@ def task_page(request: Request, store: StoreDep, caller: AdminDep, task_id: int)
 def adjudicate(
     store: StoreDep,
     caller: AdminDep,
-    task_id: int,
-    label: Annotated[int, Form()],
+    task_id: TaskIdPath,
+    label: LabelForm,
     comment: Annotated[str | None, Form(max_length=2000)] = None,
 ) -> Response:
     store.adjudicate(caller.reviewer, task_id=task_id, label=label, comment=comment)
+    return RedirectResponse("/admin/disputes", status_code=303)
+
+
+@router.post("/tasks/{task_id}/resolve-flags")
+def resolve_flags(
+    store: StoreDep,
+    caller: AdminDep,
+    task_id: TaskIdPath,
+    comment: Annotated[str | None, Form(max_length=2000)] = None,
+) -> Response:
+    store.resolve_flags(caller.reviewer, task_id=task_id, comment=comment)
     return RedirectResponse("/admin/disputes", status_code=303)
 
 
@@ -70,7 +84,7 @@ def add_gold(
     store: StoreDep,
     caller: AdminDep,
     item_id: Annotated[str, Form(max_length=256)],
-    label: Annotated[int, Form()],
+    label: LabelForm,
 ) -> Response:
     store.add_gold(caller.reviewer, item_id=item_id, label=label)
     return RedirectResponse("/admin?notice=gold+item+saved", status_code=303)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Annotated
 
 import polars as pl
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from hitl_triage.review import reports
 from hitl_triage.review.schemas import (
+    INT_MAX,
     AdjudicateIn,
     AnswerIn,
     AnswerOut,
@@ -22,12 +24,14 @@ from hitl_triage.review.schemas import (
     GoldIn,
     ItemsIn,
     ProgressOut,
+    ResolveIn,
     TaskOut,
 )
 from hitl_triage.review.security import AdminDep, StoreDep, UserDep
 from hitl_triage.store import SubmitResult
 
 router = APIRouter(prefix="/api/v1")
+TaskIdPath = Annotated[int, Path(ge=0, le=INT_MAX)]
 REVIEWER_FIELDS = ["answer_id", "task_id", "item_id", "round", "kind", "label", "comment", "created_at"]
 
 
@@ -122,7 +126,7 @@ def resolved(store: StoreDep, caller: AdminDep) -> list[dict[str, object]]:
 
 
 @router.get("/pending")
-def pending(store: StoreDep, caller: AdminDep, round: int | None = None) -> dict[str, int]:
+def pending(store: StoreDep, caller: AdminDep, round: Annotated[int | None, Query(ge=-1, le=INT_MAX)] = None) -> dict[str, int]:
     return {"pending": store.pending_count(round)}
 
 
@@ -133,9 +137,21 @@ def gold(body: GoldIn, store: StoreDep, caller: AdminDep) -> dict[str, str]:
 
 
 @router.post("/tasks/{task_id}/adjudicate")
-def adjudicate(task_id: int, body: AdjudicateIn, store: StoreDep, caller: AdminDep) -> dict[str, int]:
+def adjudicate(task_id: TaskIdPath, body: AdjudicateIn, store: StoreDep, caller: AdminDep) -> dict[str, int]:
     store.adjudicate(caller.reviewer, task_id=task_id, label=body.label, comment=body.comment)
     return {"task_id": task_id, "label": body.label}
+
+
+@router.post("/tasks/{task_id}/resolve-flags")
+def resolve_flags(task_id: TaskIdPath, body: ResolveIn, store: StoreDep, caller: AdminDep) -> dict[str, int]:
+    """Resolve the task's open flags (they stay on the admin queue until then)."""
+    return {"task_id": task_id, "resolved": store.resolve_flags(caller.reviewer, task_id=task_id, comment=body.comment)}
+
+
+@router.get("/flags")
+def flags(store: StoreDep, caller: AdminDep) -> list[dict[str, object]]:
+    """Tasks with open flags and the disputed ones (the admin queue)."""
+    return reports.disputes(store).drop("text").to_dicts()
 
 
 def _finite(value: float) -> float | None:

@@ -19,7 +19,10 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hitl_triage.review import visible
+from hitl_triage.review.limits import BodyLimit
 from hitl_triage.review.security import LoginRequired
+from hitl_triage.review.throttle import LoginThrottle
 from hitl_triage.store import (
     AnswerConflictError,
     AnswerError,
@@ -65,6 +68,7 @@ def templates_env() -> Environment:
     env.globals["new_id"] = lambda: str(uuid.uuid4())
     env.filters["when"] = lambda v: (v or "")[:16].replace("T", " ") + (" UTC" if v else "")
     env.filters["num"] = lambda v, d=2: "–" if v is None or v != v else f"{v:.{d}f}"
+    env.filters["segments"] = visible.segments
     return env
 
 
@@ -78,25 +82,32 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
 
 def create_app(config: TaskConfig, *, store: ReviewStore | None = None) -> FastAPI:
     """The app for one task. Opens the task's store at startup unless ``store`` is given."""
-    from hitl_triage.review import admin, api, pages
+    from hitl_triage.review import admin, api, apidocs, pages
+    from hitl_triage.store import accounts
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = store is None
         app.state.store = store if store is not None else open_store(config)
+        accounts.dummy_hash()  # so the first login with an unknown name costs no extra hash
         try:
             yield
         finally:
             if owned:
                 app.state.store.close()
 
-    app = FastAPI(title=f"hitl-triage review: {config.task}", lifespan=lifespan, docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
+    # The interactive docs are served by ``apidocs`` (Swagger UI from an installed package,
+    # no inline script), not by FastAPI's default page, which loads from a CDN.
+    app = FastAPI(title=f"hitl-triage review: {config.task}", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.state.config = config
     app.state.templates = templates_env()
+    app.state.login_throttle = LoginThrottle(config.review.login)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    apidocs.mount(app)
     app.include_router(pages.router)
     app.include_router(admin.router)
     app.include_router(api.router)
+    app.add_middleware(BodyLimit, max_bytes=config.review.max_body_bytes)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ these forms. Each answer form carries a fresh ``answer_id``; a resubmitted form 
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Annotated
 from urllib.parse import quote
@@ -16,6 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from hitl_triage.review import reports
 from hitl_triage.review.app import render
+from hitl_triage.review.schemas import INT_MAX
 from hitl_triage.review.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -24,7 +26,7 @@ from hitl_triage.review.security import (
     check_login_token,
     new_login_token,
 )
-from hitl_triage.store import AnswerError, ReviewerError
+from hitl_triage.store import AnswerError, PermissionDeniedError, ReviewerError
 
 router = APIRouter()
 
@@ -57,10 +59,19 @@ def login(
 ) -> Response:
     if not check_login_token(request, csrf_token):
         raise HTTPException(403, "missing or wrong CSRF token; reload the login page")
+    throttle = request.app.state.login_throttle
+    attempt, wait = throttle.begin(name, request.client.host if request.client else "unknown")
+    if attempt is None:
+        seconds = math.ceil(wait)
+        error = f"too many failed logins: try again in {seconds} s"
+        response = render(request, "login.html", {"login_token": request.cookies.get(LOGIN_CSRF_COOKIE), "error": error}, 429)
+        response.headers["Retry-After"] = str(seconds)
+        return response
     try:
         reviewer = store.check_password(name, password)
     except ReviewerError as exc:
         return render(request, "login.html", {"login_token": request.cookies.get(LOGIN_CSRF_COOKIE), "error": str(exc)}, 401)
+    throttle.succeeded(attempt)
     cookie, _csrf = store.open_session(reviewer)
     response = RedirectResponse("/review", status_code=303)
     response.set_cookie(
@@ -110,14 +121,14 @@ def answer(
     store: StoreDep,
     caller: UserDep,
     answer_id: Annotated[str, Form(max_length=64)],
-    task_id: Annotated[int, Form()],
+    task_id: Annotated[int, Form(ge=0, le=INT_MAX)],
     kind: Annotated[str, Form(max_length=8)],
-    label: Annotated[int | None, Form()] = None,
+    label: Annotated[int | None, Form(ge=-1, le=INT_MAX)] = None,
     comment: Annotated[str | None, Form(max_length=2000)] = None,
 ) -> Response:
     try:
         store.submit(caller.reviewer, answer_id=answer_id, task_id=task_id, kind=kind, label=label, comment=comment)
-    except AnswerError as exc:
+    except (AnswerError, PermissionDeniedError) as exc:  # e.g. the claim ran out: say so
         return _back(str(exc))
     return _back()
 
@@ -137,7 +148,7 @@ def edit(
     caller: UserDep,
     answer_id: Annotated[str, Form(max_length=64)],
     new_answer_id: Annotated[str, Form(max_length=64)],
-    label: Annotated[int, Form()],
+    label: Annotated[int, Form(ge=-1, le=INT_MAX)],
 ) -> Response:
     try:
         store.edit(caller.reviewer, answer_id=answer_id, new_answer_id=new_answer_id, label=label)

@@ -16,6 +16,7 @@ from hitl_triage.store.models import (
     GOLD_ROUTE,
     Adjudication,
     Answer,
+    FlagResolution,
     GoldItem,
     Item,
     Reviewer,
@@ -72,6 +73,7 @@ class TaskAnswer:
     label: int | None
     comment: str | None
     created_at: str
+    open_flag: bool = False  # a flag no admin has resolved yet
 
 
 @dataclass(frozen=True)
@@ -181,37 +183,58 @@ def answer_owner(store: ReviewStore, answer_id: str) -> str | None:
     )
 
 
-def disputes(store: ReviewStore) -> pl.DataFrame:
-    """Tasks that need an admin: disputed, or open with a live flag. Columns task_id, item_id,
-    round, route, status, n_labels, n_flags, text."""
-    frame = answers(store)
-    counts = (
-        frame.group_by("task_id")
-        .agg(
-            (pl.col("kind") == "label").sum().alias("n_labels"),
-            (pl.col("kind") == "flag").sum().alias("n_flags"),
-        )
-        if frame.height
-        else pl.DataFrame(schema={"task_id": pl.Int64(), "n_labels": pl.UInt32(), "n_flags": pl.UInt32()})
+def _open_flags_query():  # type: ignore[no-untyped-def]
+    """Live flag answers that no admin has resolved (task id, reviewer name, comment)."""
+    return (
+        select(Answer.task_id, Reviewer.name, Answer.comment)
+        .join(Reviewer, Reviewer.id == Answer.reviewer_id)
+        .outerjoin(FlagResolution, FlagResolution.answer_id == Answer.id)
+        .where(Answer.kind == "flag", Answer.retracted_at.is_(None), FlagResolution.answer_id.is_(None))
+        .order_by(Answer.created_at, Answer.id)
     )
 
+
+def disputes(store: ReviewStore) -> pl.DataFrame:
+    """Tasks that need an admin: disputed ones, and any task (whatever its status, gold too)
+    with a flag no admin has resolved. Columns task_id, item_id, round, route, status,
+    n_labels, n_flags (open flags), flags (list of "reviewer: comment"), text."""
+
     def run(s: Session) -> pl.DataFrame:
+        flags: dict[int, list[str]] = {}
+        for task_id, name, comment in s.execute(_open_flags_query()):
+            flags.setdefault(task_id, []).append(f"{name}: {comment}" if comment else name)
+        labels = dict(
+            s.execute(
+                select(Answer.task_id, func.count(Answer.id))
+                .where(Answer.kind == "label", Answer.retracted_at.is_(None))
+                .group_by(Answer.task_id)
+            ).all()
+        )
         rows = s.execute(
             select(Task.id, Task.item_id, Task.round, Task.route, Task.status, Item.text)
             .join(Item, Item.id == Task.item_id)
-            .where(Task.status.in_(("open", "disputed")), Task.route != GOLD_ROUTE)
+            .where(
+                ((Task.status == "disputed") & (Task.route != GOLD_ROUTE)) | Task.id.in_(list(flags))
+            )
             .order_by(Task.round, Task.id)
         ).all()
         return pl.DataFrame(
-            rows,
-            schema={"task_id": pl.Int64(), "item_id": pl.String(), "round": pl.Int64(), "route": pl.String(), "status": pl.String(), "text": pl.String()},
-            orient="row",
+            [
+                {
+                    "task_id": t, "item_id": item, "round": rnd, "route": route, "status": status,
+                    "n_labels": int(labels.get(t, 0)), "n_flags": len(flags.get(t, [])),
+                    "flags": flags.get(t, []), "text": text,
+                }
+                for t, item, rnd, route, status, text in rows
+            ],
+            schema={
+                "task_id": pl.Int64(), "item_id": pl.String(), "round": pl.Int64(), "route": pl.String(),
+                "status": pl.String(), "n_labels": pl.Int64(), "n_flags": pl.Int64(),
+                "flags": pl.List(pl.String()), "text": pl.String(),
+            },
         )
 
-    tasks = store.read(run).join(counts, on="task_id", how="left").with_columns(
-        pl.col("n_labels").fill_null(0), pl.col("n_flags").fill_null(0)
-    )
-    return tasks.filter((pl.col("status") == "disputed") | (pl.col("n_flags") > 0))
+    return store.read(run)
 
 
 def task_detail(store: ReviewStore, task_id: int) -> TaskDetail:
@@ -224,8 +247,9 @@ def task_detail(store: ReviewStore, task_id: int) -> TaskDetail:
         item = s.get(Item, task.item_id)
         assert item is not None
         rows = s.execute(
-            select(Answer, Reviewer.name)
+            select(Answer, Reviewer.name, FlagResolution.answer_id.is_(None))
             .join(Reviewer, Reviewer.id == Answer.reviewer_id)
+            .outerjoin(FlagResolution, FlagResolution.answer_id == Answer.id)
             .where(Answer.task_id == task_id, Answer.retracted_at.is_(None))
             .order_by(Reviewer.name)
         ).all()
@@ -241,7 +265,10 @@ def task_detail(store: ReviewStore, task_id: int) -> TaskDetail:
             status=task.status,
             overlap=task.overlap,
             final_label=task.final_label,
-            answers=[TaskAnswer(n, a.kind, a.label, a.comment, iso(a.created_at) or "") for a, n in rows],
+            answers=[
+                TaskAnswer(n, a.kind, a.label, a.comment, iso(a.created_at) or "", a.kind == "flag" and bool(unresolved))
+                for a, n, unresolved in rows
+            ],
             adjudications=[TaskAnswer(n, "label", a.label, a.comment, iso(a.created_at) or "") for a, n in adj],
         )
 

@@ -6,6 +6,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+INT_MAX = 2**31 - 1  # ids and integers are 32-bit columns on PostgreSQL
+
+# Integers from clients are bounded, so a huge one is a 422, never a database overflow (500).
+TaskId = Annotated[int, Field(ge=0, le=INT_MAX)]
+SmallInt = Annotated[int, Field(ge=-1, le=INT_MAX)]
+
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -13,16 +19,16 @@ class _In(BaseModel):
 
 class AnswerIn(_In):
     id: Annotated[str, Field(min_length=1, max_length=64, description="Client-generated id (a UUID); a retry with the same id is recorded once.")]
-    task_id: int
+    task_id: TaskId
     kind: Literal["label", "skip", "flag"] = "label"
-    label: int | None = None
+    label: SmallInt | None = None
     comment: Annotated[str | None, Field(max_length=2000)] = None
 
 
 class EditIn(_In):
     new_id: Annotated[str, Field(min_length=1, max_length=64)]
     kind: Literal["label", "skip", "flag"] = "label"
-    label: int | None = None
+    label: SmallInt | None = None
     comment: Annotated[str | None, Field(max_length=2000)] = None
 
 
@@ -54,11 +60,11 @@ class ItemIn(_In):
     id: Annotated[str, Field(min_length=1, max_length=256)]
     text: str | None = None
     route: Literal["review", "audit"] = "review"
-    round: Annotated[int, Field(ge=0)]
-    priority: float = 0.0
-    suggested: int | None = None
+    round: Annotated[int, Field(ge=0, le=INT_MAX)]
+    priority: Annotated[float, Field(allow_inf_nan=False)] = 0.0
+    suggested: SmallInt | None = None
     confidence: Annotated[float | None, Field(ge=0, le=1)] = None
-    votes: dict[str, int | None] = Field(default_factory=dict)
+    votes: dict[str, SmallInt | None] = Field(default_factory=dict)
     judge_rationale: str | None = None
 
 
@@ -68,12 +74,16 @@ class ItemsIn(_In):
 
 class GoldIn(_In):
     item_id: Annotated[str, Field(min_length=1, max_length=256)]
-    label: int
+    label: SmallInt
     text: str | None = None
 
 
 class AdjudicateIn(_In):
-    label: int
+    label: SmallInt
+    comment: Annotated[str | None, Field(max_length=2000)] = None
+
+
+class ResolveIn(_In):
     comment: Annotated[str | None, Field(max_length=2000)] = None
 
 

@@ -23,7 +23,14 @@ from rich.table import Table
 from rich.text import Text
 
 from hitl_triage.review import reports
-from hitl_triage.store import AnswerError, ReviewerInfo, ReviewStore, TaskView
+from hitl_triage.review.visible import segments
+from hitl_triage.store import (
+    AnswerError,
+    PermissionDeniedError,
+    ReviewerInfo,
+    ReviewStore,
+    TaskView,
+)
 from hitl_triage.store.errors import TerminalError
 
 if TYPE_CHECKING:
@@ -83,6 +90,15 @@ class RawKeys:
             tty.setcbreak(self.fd, termios.TCSANOW)
 
 
+def shown(text: str, style: str = "") -> Text:
+    """Untrusted text as a rich ``Text`` (never markup), with bidi controls and invisible
+    characters shown as ``⟨U+XXXX⟩`` markers in reverse video."""
+    out = Text(style=style)
+    for seg in segments(text):
+        out.append(seg.text, style="reverse bold red" if seg.hidden else None)
+    return out
+
+
 def _show(console: Console, store: ReviewStore, reviewer: ReviewerInfo, task: TaskView, notice: str | None) -> None:
     config = store.config
     names = config.label_names
@@ -97,8 +113,8 @@ def _show(console: Console, store: ReviewStore, reviewer: ReviewerInfo, task: Ta
     if notice:
         console.print(Text(notice, style="yellow"))
     # Item text and judge output are untrusted: always Text objects, never markup.
-    body = Text("(no text)", style="dim") if task.text is None else Text(task.text)
-    console.print(Panel(body, title=Text(f"item {task.item_id}"), title_align="left", padding=(1, 2)))
+    body = Text("(no text)", style="dim") if task.text is None else shown(task.text)
+    console.print(Panel(body, title=Text("item ") + shown(task.item_id), title_align="left", padding=(1, 2)))
     if task.suggested is not None:
         conf = "" if task.confidence is None else f"  ({100 * task.confidence:.0f}% confidence)"
         console.print(Text.assemble("Suggested: ", (names[task.suggested], "bold"), conf, ("   Enter accepts", "dim")))
@@ -109,10 +125,10 @@ def _show(console: Console, store: ReviewStore, reviewer: ReviewerInfo, task: Ta
         table.add_column("source")
         table.add_column("vote")
         for source, vote in sorted(task.votes.items()):
-            table.add_row(Text(source), Text("abstain", style="dim") if vote is None else Text(names[vote]))
+            table.add_row(shown(source), Text("abstain", style="dim") if vote is None else Text(names[vote]))
         console.print(table)
     if task.judge_rationale:
-        console.print(Panel(Text(task.judge_rationale), title="judge's rationale", title_align="left", style="magenta"))
+        console.print(Panel(shown(task.judge_rationale), title="judge's rationale", title_align="left", style="magenta"))
     keys = "  ".join(f"[bold]{(i + 1) % 10}[/] {escape(n)}" for i, n in enumerate(names))
     console.print(f"{keys}   [bold]Enter[/] accept  [bold]s[/] skip  [bold]f[/] flag  [bold]u[/] undo  [bold]g[/] guidelines  [bold]h[/] history  [bold]q[/] quit")
 
@@ -127,7 +143,7 @@ def _history(console: Console, store: ReviewStore, reviewer: ReviewerInfo) -> No
     names = store.config.label_names
     for h in reports.history(store, reviewer, n=store.settings.history_size):
         given = names[h.label] if h.kind == "label" and h.label is not None else h.kind
-        console.print(Text.assemble((f"{given:>10}  ", "bold"), (h.text or "(no text)")[:80]))
+        console.print(Text.assemble((f"{given:>10}  ", "bold"), shown((h.text or "(no text)")[:80])))
 
 
 def review_in_terminal(
@@ -166,6 +182,9 @@ def _session(config: TaskConfig, reviewer: str, read_key: KeyReader, read_line: 
         while True:
             task = store.next_task(me)
             if task is None:
+                if notice:
+                    console.print(Text(notice, style="yellow"))
+                    notice = None
                 console.print(Text("Queue empty: nothing is waiting for you. u undoes the last answer, q quits.", style="green"))
                 key = read_key()
                 if key in ("u", *BACKSPACE):
@@ -183,22 +202,18 @@ def _session(config: TaskConfig, reviewer: str, read_key: KeyReader, read_line: 
                 if index >= config.n_classes:
                     notice = f"no label on key {key}"
                     continue
-                store.submit(me, answer_id=answer_id, task_id=task.task_id, kind="label", label=index)
-                counts["label"] += 1
+                notice = _submit(store, me, task, answer_id, counts, kind="label", label=index)
             elif key == "\r":
                 if task.suggested is None:
                     notice = "no suggestion to accept: pick a label with a digit"
                     continue
-                store.submit(me, answer_id=answer_id, task_id=task.task_id, kind="label", label=task.suggested)
-                counts["label"] += 1
+                notice = _submit(store, me, task, answer_id, counts, kind="label", label=task.suggested)
             elif key == "s":
-                store.submit(me, answer_id=answer_id, task_id=task.task_id, kind="skip")
-                counts["skip"] += 1
+                notice = _submit(store, me, task, answer_id, counts, kind="skip")
             elif key == "f":
                 console.print("Flag comment (optional), then Enter:")
                 comment = read_line()
-                store.submit(me, answer_id=answer_id, task_id=task.task_id, kind="flag", comment=comment[:2000] or None)
-                counts["flag"] += 1
+                notice = _submit(store, me, task, answer_id, counts, kind="flag", comment=comment[:2000] or None)
             elif key in ("u", *BACKSPACE):
                 notice = _undo(store, me, counts)
             elif key == "g":
@@ -212,6 +227,19 @@ def _session(config: TaskConfig, reviewer: str, read_key: KeyReader, read_line: 
             else:
                 notice = f"unknown key {key!r}: digits label, Enter accepts, s f u g h q"
     return SessionSummary(counts["label"], counts["skip"], counts["flag"], counts["undo"])
+
+
+def _submit(
+    store: ReviewStore, me: ReviewerInfo, task: TaskView, answer_id: str, counts: dict[str, int], **answer: object
+) -> str | None:
+    """Record an answer; a refusal (the claim ran out and someone else took the task, the task
+    was settled meanwhile) becomes the notice shown above the next item."""
+    try:
+        store.submit(me, answer_id=answer_id, task_id=task.task_id, **answer)  # type: ignore[arg-type]
+    except (AnswerError, PermissionDeniedError) as exc:
+        return f"not recorded: {exc}"
+    counts[str(answer["kind"])] += 1
+    return None
 
 
 def _undo(store: ReviewStore, me: ReviewerInfo, counts: dict[str, int]) -> str:

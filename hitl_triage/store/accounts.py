@@ -1,6 +1,8 @@
 """Reviewer accounts, password hashing, API tokens and browser sessions.
 
-Passwords are hashed with scrypt (stdlib ``hashlib``; n=2**14, r=8, p=1, 16-byte salt). API
+Passwords are hashed with scrypt (stdlib ``hashlib``; n=2**17, r=8, p=1 as OWASP advises, 16-byte
+salt). Each hash carries its parameters (``scrypt$n$r$p$salt$digest``), so hashes made with older
+parameters still verify, and are replaced at the next successful login. API
 tokens and session cookies are 32 random bytes; only their SHA-256 is stored, so a copy of the
 database does not let anyone log in. There is no server secret to keep: sessions live in the
 ``web_sessions`` table, each with its own CSRF token.
@@ -21,8 +23,10 @@ from sqlalchemy.orm import Session
 from hitl_triage.store.errors import ReviewerError
 from hitl_triage.store.models import NAME_MAX, ROLES, Reviewer, WebSession, utcnow
 
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+_SCRYPT = {"n": 2**17, "r": 8, "p": 1}
+_SCRYPT_MAX_N = 2**20  # refuse absurd parameters read from a stored hash
 TOKEN_PREFIX = "htr_"
+_dummy_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,26 +57,61 @@ def info(row: Reviewer) -> ReviewerInfo:
     return ReviewerInfo(row.id, row.name, row.role, row.active, row.created_at)
 
 
+@dataclass(frozen=True)
+class PasswordCheck:
+    """A successful password check; ``rehash`` when the stored hash uses old parameters."""
+
+    reviewer: ReviewerInfo
+    rehash: bool
+
+
+def _scrypt(password: str, salt: bytes, *, n: int, r: int, p: int) -> bytes:
+    # OpenSSL needs about 128 * r * (n + p + 2) bytes; hashlib's default cap is 32 MiB.
+    return hashlib.scrypt(
+        password.encode(), salt=salt, dklen=32, n=n, r=r, p=p, maxmem=128 * r * (n + p + 2) + 2**20
+    )
+
+
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
+    digest = _scrypt(password, salt, **_SCRYPT)
     b64 = base64.b64encode
     return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt).decode()}${b64(digest).decode()}"
 
 
-def verify_password(password: str, stored: str | None) -> bool:
-    if not stored:
-        return False
+def _parse(stored: str) -> tuple[dict[str, int], bytes, bytes] | None:
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
+        params = {"n": int(n), "r": int(r), "p": int(p)}
+        if scheme != "scrypt" or not 2 <= params["n"] <= _SCRYPT_MAX_N or not 1 <= params["r"] * params["p"] <= 64:
+            return None
+        return params, base64.b64decode(salt), base64.b64decode(digest)
     except ValueError:
+        return None
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    """Whether ``password`` matches ``stored`` (verified with the parameters stored in it)."""
+    parsed = _parse(stored) if stored else None
+    if parsed is None:
         return False
-    if scheme != "scrypt":
-        return False
-    got = hashlib.scrypt(
-        password.encode(), salt=base64.b64decode(salt), dklen=32, n=int(n), r=int(r), p=int(p)
-    )
-    return hmac.compare_digest(got, base64.b64decode(digest))
+    params, salt, digest = parsed
+    return hmac.compare_digest(_scrypt(password, salt, **params), digest)
+
+
+def needs_rehash(stored: str) -> bool:
+    parsed = _parse(stored)
+    return parsed is not None and parsed[0] != _SCRYPT
+
+
+def dummy_hash() -> str:
+    """A hash of a random password with the current parameters, computed once per process:
+    what unknown names (and accounts without a password) are checked against, so that they
+    cost the same scrypt work as real ones."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = hash_password(secrets.token_urlsafe(16))
+    return _dummy_hash
 
 
 def token_hash(token: str) -> str:
@@ -159,18 +198,29 @@ def set_active(session: Session, name: str, active: bool) -> ReviewerInfo:
     return info(row)
 
 
-def check_password(session: Session, name: str, password: str) -> ReviewerInfo:
+def check_password(session: Session, name: str, password: str) -> PasswordCheck:
     """The account if ``password`` is right and the account active.
+
+    Unknown names and accounts without a password are checked against ``dummy_hash()``: one
+    scrypt run with the current parameters either way, so timing does not reveal which names
+    exist.
 
     Raises:
         ReviewerError: wrong name or password, or a disabled account (one message for all).
     """
     row = session.scalar(select(Reviewer).where(Reviewer.name == name))
-    # Hash even for unknown names so timing does not reveal which names exist.
-    ok = verify_password(password, row.password_hash if row else hash_password("x"))
+    stored = row.password_hash if row is not None and row.password_hash else None
+    ok = verify_password(password, stored or dummy_hash()) and stored is not None
     if row is None or not ok or not row.active:
         raise ReviewerError("wrong reviewer name or password")
-    return info(row)
+    return PasswordCheck(info(row), needs_rehash(stored or ""))
+
+
+def upgrade_hash(session: Session, reviewer_id: int, password: str) -> None:
+    """Replace a reviewer's password hash by one with the current scrypt parameters."""
+    row = session.get(Reviewer, reviewer_id)
+    if row is not None:
+        row.password_hash = hash_password(password)
 
 
 def check_token(session: Session, token: str) -> ReviewerInfo | None:

@@ -97,7 +97,7 @@ def claimable(reviewer_id: int, now: datetime):  # type: ignore[no-untyped-def]
     )
 
 
-def _slot_free(session: Session, task_id: int, overlap: int, now: datetime) -> bool:
+def slot_free(session: Session, task_id: int, overlap: int, now: datetime) -> bool:
     taken = session.scalar(
         select(func.count(Assignment.id)).where(
             Assignment.task_id == task_id,
@@ -167,7 +167,7 @@ def claim(
             return view(task, item, row.expires_at)
         task = lock_task(session, row.task_id)
         assert task is not None
-        if row.expires_at > now or _slot_free(session, task.id, task.overlap, now):
+        if row.expires_at > now or slot_free(session, task.id, task.overlap, now):
             return _take(session, task, reviewer_id, now, lease)
         row.state = "released"
     n_served = 0
@@ -201,7 +201,7 @@ def claim(
         for task_id in ids:
             task = session.get(Task, task_id)
             assert task is not None
-            if task.status == "open" and _slot_free(session, task_id, task.overlap, now):
+            if task.status == "open" and slot_free(session, task_id, task.overlap, now):
                 return _take(session, task, reviewer_id, now, lease)
 
 

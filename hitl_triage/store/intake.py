@@ -35,6 +35,8 @@ OPTIONAL: dict[str, Any] = {
     "judge_rationale": None,
 }
 GOLD_OVERLAP = 1_000_000  # every reviewer may answer a gold item once
+INT_MAX = 2**31 - 1  # integer columns are 32-bit on PostgreSQL
+DEFAULT_MAX_CHARS = 100_000
 
 
 def _parse_votes(raw: Any, item_id: str, n_classes: int) -> str:
@@ -62,14 +64,32 @@ def _parse_votes(raw: Any, item_id: str, n_classes: int) -> str:
     return json.dumps(clean, sort_keys=True)
 
 
-def _row(raw: dict[str, Any], n_classes: int) -> dict[str, Any]:
+def check_text(item_id: str, field: str, value: Any, max_chars: int) -> None:
+    """Raises IntakeError if ``value`` (text or rationale) is not a string of at most
+    ``max_chars`` characters (``review.max_item_chars``)."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise IntakeError(f"item {item_id!r}: {field} must be a string or null, got {type(value).__name__}")
+    if len(value) > max_chars:
+        raise IntakeError(
+            f"item {item_id!r}: {field} has {len(value)} characters, at most {max_chars} "
+            "(review.max_item_chars)"
+        )
+
+
+def _row(raw: dict[str, Any], n_classes: int, max_chars: int) -> dict[str, Any]:
     item_id = raw["id"]
     if not isinstance(item_id, str) or not item_id or len(item_id) > 256:
         raise IntakeError(f"item id must be a non-empty string of at most 256 characters, got {item_id!r}")
+    check_text(item_id, "text", raw["text"], max_chars)
+    check_text(item_id, "judge_rationale", raw["judge_rationale"], max_chars)
     if raw["route"] not in ROUTES:
         raise IntakeError(f"item {item_id!r}: route must be one of {list(ROUTES)}, got {raw['route']!r}")
     if not isinstance(raw["round"], int) or raw["round"] < 0:
         raise IntakeError(f"item {item_id!r}: round must be an integer >= 0, got {raw['round']!r}")
+    if raw["round"] > INT_MAX:
+        raise IntakeError(f"item {item_id!r}: round must be at most {INT_MAX}, got {raw['round']!r}")
     suggested, confidence = raw["suggested"], raw["confidence"]
     if suggested is not None and not 0 <= int(suggested) < n_classes:
         raise IntakeError(f"item {item_id!r}: suggested must be a class index in [0, {n_classes}) or null, got {suggested!r}")
@@ -91,8 +111,11 @@ def _row(raw: dict[str, Any], n_classes: int) -> dict[str, Any]:
     }
 
 
-def validate_items(items: pl.DataFrame, *, n_classes: int) -> list[dict[str, Any]]:
-    """Rows of ``items`` checked and normalized (see ``ReviewStore.enqueue`` for columns).
+def validate_items(
+    items: pl.DataFrame, *, n_classes: int, max_chars: int = DEFAULT_MAX_CHARS
+) -> list[dict[str, Any]]:
+    """Rows of ``items`` checked and normalized (see ``ReviewStore.enqueue`` for columns);
+    ``text`` and ``judge_rationale`` have at most ``max_chars`` characters.
 
     Raises:
         IntakeError: a missing required column or a bad value (naming the item id).
@@ -107,11 +130,18 @@ def validate_items(items: pl.DataFrame, *, n_classes: int) -> list[dict[str, Any
     if dupes.height:
         raise IntakeError(f"items to enqueue repeat (id, round): {dupes.rows()[:5]}")
     # Row-wise on purpose: each row becomes database rows, and messages name the item.
-    return [_row(raw, n_classes) for raw in frame.select(*REQUIRED, *OPTIONAL).iter_rows(named=True)]
+    return [_row(raw, n_classes, max_chars) for raw in frame.select(*REQUIRED, *OPTIONAL).iter_rows(named=True)]
 
 
-def enqueue_frame(session: Session, items: pl.DataFrame, *, n_classes: int, overlap: OverlapConfig) -> int:
-    rows = validate_items(items, n_classes=n_classes)
+def enqueue_frame(
+    session: Session,
+    items: pl.DataFrame,
+    *,
+    n_classes: int,
+    overlap: OverlapConfig,
+    max_chars: int = DEFAULT_MAX_CHARS,
+) -> int:
+    rows = validate_items(items, n_classes=n_classes, max_chars=max_chars)
     if not rows:
         return 0
     now = utcnow()
@@ -151,13 +181,22 @@ def enqueue_frame(session: Session, items: pl.DataFrame, *, n_classes: int, over
     return new
 
 
-def add_gold(session: Session, *, item_id: str, label: int, admin: str, text: str | None = None) -> None:
+def add_gold(
+    session: Session,
+    *,
+    item_id: str,
+    label: int,
+    admin: str,
+    text: str | None = None,
+    max_chars: int = DEFAULT_MAX_CHARS,
+) -> None:
     """Mark ``item_id`` as a gold item with a known ``label``; creates its gold task, which
     shows the evidence of the item's latest routed task (so it looks like any other item).
 
     Raises:
-        IntakeError: the item is unknown and no ``text`` is given.
+        IntakeError: the item is unknown and no ``text`` is given, or the text is too long.
     """
+    check_text(item_id, "text", text, max_chars)
     item = session.get(Item, item_id)
     if item is None:
         if text is None:

@@ -4,7 +4,8 @@ Tables: ``reviewers`` (accounts), ``web_sessions`` (browser logins), ``rounds``,
 (id, text), ``tasks`` (one item routed in one round: route, priority, the evidence shown to
 reviewers, overlap ``k`` and the settled label), ``assignments`` (a reviewer's claim on a task),
 ``answers`` (what a reviewer submitted, keyed by a client-generated id; never deleted: undo and
-edit set ``retracted_at``), ``gold_items`` and ``adjudications``.
+edit set ``retracted_at``), ``gold_items``, ``adjudications`` and ``flag_resolutions`` (an
+admin's resolution of a flag answer).
 
 Timestamps are naive UTC (``utcnow()``), identical on SQLite and PostgreSQL.
 """
@@ -171,5 +172,17 @@ class Adjudication(Base):
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
     reviewer_id: Mapped[int] = mapped_column(ForeignKey("reviewers.id"))
     label: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class FlagResolution(Base):
+    """An admin's resolution of a flag answer. A flag stays in the admin queue (with its
+    comment) until it has a row here, whatever happens to its task meanwhile."""
+
+    __tablename__ = "flag_resolutions"
+
+    answer_id: Mapped[str] = mapped_column(ForeignKey("answers.id"), primary_key=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("reviewers.id"))
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

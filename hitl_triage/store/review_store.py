@@ -24,7 +24,7 @@ from hitl_triage.store import accounts, claims, submissions
 from hitl_triage.store.accounts import NewCredentials, ReviewerInfo
 from hitl_triage.store.claims import TaskView
 from hitl_triage.store.db import default_sqlite_url, is_postgres, make_engine, upgrade
-from hitl_triage.store.errors import AnswerError, ReviewerError, StoreError
+from hitl_triage.store.errors import AnswerError, ReviewerError, StoreError, TaskNotFoundError
 from hitl_triage.store.intake import enqueue_frame
 from hitl_triage.store.models import GOLD_ROUTE, Answer, Reviewer, Round, Task, iso, utcnow
 from hitl_triage.store.submissions import SubmitResult
@@ -42,6 +42,13 @@ RESOLVED_SCHEMA: dict[str, pl.DataType] = {
     "answered_at": pl.String(),
 }
 _RETRIES = 8
+ID_MAX = 2**31 - 1  # task ids are 32-bit integers on PostgreSQL
+
+
+def _check_task_id(task_id: int) -> None:
+    """Out-of-range ids are unknown tasks, not database overflow errors."""
+    if not 0 <= task_id <= ID_MAX:
+        raise TaskNotFoundError(f"no task with id {task_id}")
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -124,12 +131,18 @@ class ReviewStore:
         class index, or null / -1 for abstain), ``judge_rationale`` (str|null). Only ``id``,
         ``route`` and ``round`` are required.
 
+        ``text`` and ``judge_rationale`` have at most ``review.max_item_chars`` characters.
+
         Raises:
             IntakeError: a missing column or a bad value, naming the row's id.
         """
         return self.write(
             lambda s: enqueue_frame(
-                s, items, n_classes=self.config.n_classes, overlap=self.settings.overlap
+                s,
+                items,
+                n_classes=self.config.n_classes,
+                overlap=self.settings.overlap,
+                max_chars=self.settings.max_item_chars,
             )
         )
 
@@ -236,7 +249,16 @@ class ReviewStore:
         return self.write(lambda s: accounts.set_active(s, name, active))
 
     def check_password(self, name: str, password: str) -> ReviewerInfo:
-        return self.read(lambda s: accounts.check_password(s, name, password))
+        """The account if the password is right (same scrypt work whether or not the name
+        exists). A hash made with older scrypt parameters is replaced by a current one.
+
+        Raises:
+            ReviewerError: wrong name or password, or a disabled account (one message for all).
+        """
+        found = self.read(lambda s: accounts.check_password(s, name, password))
+        if found.rehash:
+            self.write(lambda s: accounts.upgrade_hash(s, found.reviewer.id, password))
+        return found.reviewer
 
     def check_token(self, token: str) -> ReviewerInfo | None:
         return self.read(lambda s: accounts.check_token(s, token))
@@ -278,12 +300,17 @@ class ReviewStore:
         """Record an answer; a retried ``answer_id`` returns the stored answer (``created``
         False) and never adds a second one.
 
+        Only a task the reviewer holds a live claim on (``next_task``) takes a new answer.
+
         Raises:
             AnswerError: bad id, kind, label or comment.
-            AnswerConflictError: already answered by this reviewer, or the id is another's.
+            AnswerConflictError: already answered by this reviewer, the id is another's, or the
+                task is no longer open.
+            PermissionDeniedError: the reviewer holds no claim on the task.
             TaskNotFoundError: no such task.
         """
         submissions.validate_answer_id(answer_id)
+        _check_task_id(task_id)
         comment = comment or None
         submissions.validate_answer(kind, label, comment, self.config.n_classes)
         return self.write(
@@ -328,7 +355,12 @@ class ReviewStore:
         label: int | None = None,
         comment: str | None = None,
     ) -> SubmitResult:
-        """Replace one of the reviewer's live answers (the old one is kept, retracted)."""
+        """Replace one of the reviewer's live answers (the old one is kept, retracted).
+
+        Raises:
+            AnswerError: bad new id, kind or label, or no such live answer of the reviewer.
+            AnswerConflictError: the answer's round is finished (``submissions.round_is_open``).
+        """
         submissions.validate_answer_id(new_answer_id)
         comment = comment or None
         submissions.validate_answer(kind, label, comment, self.config.n_classes)
@@ -357,8 +389,27 @@ class ReviewStore:
         if not admin.is_admin:
             raise PermissionDeniedError(f"{admin.name} is not an admin; only admins adjudicate")
         submissions.validate_answer("label", label, comment, self.config.n_classes)
+        _check_task_id(task_id)
         self.write(
             lambda s: submissions.adjudicate(s, task_id=task_id, admin_id=admin.id, label=label, comment=comment or None)
+        )
+
+    def resolve_flags(self, admin: ReviewerInfo, *, task_id: int, comment: str | None = None) -> int:
+        """Mark a task's open flags as resolved (admins only); returns how many were open.
+
+        Raises:
+            PermissionDeniedError: not an admin.  TaskNotFoundError: no such task.
+            AnswerError: comment too long.
+        """
+        from hitl_triage.store.errors import PermissionDeniedError
+
+        if not admin.is_admin:
+            raise PermissionDeniedError(f"{admin.name} is not an admin; only admins resolve flags")
+        _check_task_id(task_id)
+        if comment is not None and len(comment) > submissions.COMMENT_MAX:
+            raise AnswerError(f"comment too long: {len(comment)} characters, at most {submissions.COMMENT_MAX}")
+        return self.write(
+            lambda s: submissions.resolve_flags(s, task_id=task_id, admin_id=admin.id, comment=comment or None)
         )
 
     def current_round(self) -> int | None:
@@ -380,4 +431,5 @@ class ReviewStore:
         if not admin.is_admin:
             raise PermissionDeniedError(f"{admin.name} is not an admin; only admins add gold items")
         submissions.validate_answer("label", label, None, self.config.n_classes)
-        self.write(lambda s: add_gold(s, item_id=item_id, label=label, admin=admin.name, text=text))
+        max_chars = self.settings.max_item_chars
+        self.write(lambda s: add_gold(s, item_id=item_id, label=label, admin=admin.name, text=text, max_chars=max_chars))

@@ -36,6 +36,20 @@ class OverlapConfig(BaseModel):
         return int(getattr(self, route))
 
 
+class LoginThrottleConfig(BaseModel):
+    """Failed browser logins: after ``max_failures`` for one account name, or
+    ``address_max_failures`` from one client address, within ``window_minutes``, further
+    attempts answer 429 for ``lockout_seconds``, doubling with each further failure (at most
+    the window)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    max_failures: Annotated[int, Field(ge=1, le=1000)] = 5
+    address_max_failures: Annotated[int, Field(ge=1, le=100_000)] = 20
+    lockout_seconds: Annotated[int, Field(ge=1, le=24 * 3600)] = 60
+    window_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
+
+
 class ReviewConfig(BaseModel):
     """Review store and team settings."""
 
@@ -65,6 +79,14 @@ class ReviewConfig(BaseModel):
         default=False, description="Send the session cookie over HTTPS only (behind TLS)."
     )
     history_size: Annotated[int, Field(ge=1, le=100)] = 8
+    max_body_bytes: Annotated[int, Field(ge=1024, le=2**30)] = Field(
+        default=2**20, description="Largest request body the web app accepts (413 beyond)."
+    )
+    max_item_chars: Annotated[int, Field(ge=1, le=10_000_000)] = Field(
+        default=100_000,
+        description="Longest item text (and judge rationale) the store accepts on intake.",
+    )
+    login: LoginThrottleConfig = Field(default_factory=LoginThrottleConfig)
 
     def resolved_database_url(self) -> str | None:
         """``database_url`` with ``${NAME}`` references replaced from the environment.

@@ -12,17 +12,25 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hitl_triage.store.claims import lock_task
-from hitl_triage.store.errors import AnswerConflictError, AnswerError, TaskNotFoundError
+from hitl_triage.store.claims import lock_task, slot_free
+from hitl_triage.store.errors import (
+    AnswerConflictError,
+    AnswerError,
+    PermissionDeniedError,
+    TaskNotFoundError,
+)
 from hitl_triage.store.models import (
     ANSWER_KINDS,
+    GOLD_ROUND,
     GOLD_ROUTE,
     Adjudication,
     Answer,
     Assignment,
+    FlagResolution,
+    Round,
     Task,
     utcnow,
 )
@@ -103,6 +111,63 @@ def find_answer(session: Session, answer_id: str, reviewer_id: int) -> SubmitRes
     return SubmitResult(row.id, row.task_id, row.kind, row.label, False, task.status if task else "")
 
 
+def round_is_open(session: Session, round: int) -> bool:
+    """Whether answers of tasks of ``round`` may still change (edit, undo).
+
+    A round is finished once a later round has been enqueued and none of its (non-gold) tasks
+    is still open or disputed: the round loop has moved on and taken its labels. The latest
+    round, a round with work left, and the gold pseudo-round are open.
+    """
+    if round == GOLD_ROUND:
+        return True
+    later = session.scalar(select(func.count(Round.number)).where(Round.number > round))
+    if not later:
+        return True
+    pending = session.scalar(
+        select(func.count(Task.id)).where(
+            Task.round == round, Task.route != GOLD_ROUTE, Task.status.in_(("open", "disputed"))
+        )
+    )
+    return bool(pending)
+
+
+def _check_round_open(session: Session, task: Task, action: str) -> None:
+    if not round_is_open(session, task.round):
+        raise AnswerConflictError(
+            f"cannot {action} an answer of task {task.id}: round {task.round} is finished "
+            "(a later round started and all its tasks are settled); ask an admin to adjudicate"
+        )
+
+
+def _check_claim(session: Session, task: Task, reviewer_id: int, now) -> Assignment:  # type: ignore[no-untyped-def]
+    """The reviewer's live claim on ``task``. A claim whose lease ran out still counts while
+    nobody else took the slot (the reviewer's next ``claim`` would have renewed it).
+
+    Raises:
+        AnswerConflictError: the task is no longer open (settled, disputed or adjudicated).
+        PermissionDeniedError: the reviewer holds no claim on the task.
+    """
+    if task.status != "open":
+        raise AnswerConflictError(
+            f"task {task.id} is {task.status}: it takes no more answers (edit your own answer "
+            "while its round is open, or ask an admin)"
+        )
+    row = session.scalar(
+        select(Assignment).where(Assignment.task_id == task.id, Assignment.reviewer_id == reviewer_id)
+    )
+    if row is not None and row.state == "released":  # the claim ran out and was taken over
+        raise PermissionDeniedError(f"your claim on task {task.id} expired and another reviewer took the task")
+    if row is None or row.state != "active":
+        raise PermissionDeniedError(
+            f"task {task.id} is not claimed by you: answer the task GET /api/v1/tasks/next gives you"
+        )
+    if row.expires_at <= now and not slot_free(session, task.id, task.overlap, now):
+        raise PermissionDeniedError(
+            f"your claim on task {task.id} expired and another reviewer took the task"
+        )
+    return row
+
+
 def submit(
     session: Session,
     *,
@@ -119,8 +184,9 @@ def submit(
 
     Raises:
         TaskNotFoundError: no task ``task_id``.
-        AnswerConflictError: the reviewer already has a live answer on this task (edit it), or
-            the id belongs to another reviewer.
+        AnswerConflictError: the reviewer already has a live answer on this task (edit it),
+            the id belongs to another reviewer, or the task takes no more answers.
+        PermissionDeniedError: the reviewer holds no live claim on the task.
     """
     previous = find_answer(session, answer_id, reviewer_id)
     if previous is not None:
@@ -144,6 +210,7 @@ def submit(
             f"task {task_id} already has your answer {live!r}; edit or undo it instead"
         )
     now = utcnow()
+    assignment = _check_claim(session, task, reviewer_id, now)
     session.add(
         Answer(
             id=answer_id,
@@ -155,12 +222,6 @@ def submit(
             created_at=now,
         )
     )
-    assignment = session.scalar(
-        select(Assignment).where(Assignment.task_id == task_id, Assignment.reviewer_id == reviewer_id)
-    )
-    if assignment is None:
-        assignment = Assignment(task_id=task_id, reviewer_id=reviewer_id, assigned_at=now)
-        session.add(assignment)
     assignment.state = {"label": "done", "skip": "skipped", "flag": "flagged"}[kind]
     assignment.expires_at = now + lease
     session.flush()
@@ -193,6 +254,7 @@ def retract(
 
     Raises:
         AnswerError: no such answer of this reviewer, or it was replaced by an edit.
+        AnswerConflictError: the task's round is finished.
     """
     row = _own_answer(session, answer_id, reviewer_id)
     task = lock_task(session, row.task_id)
@@ -202,6 +264,7 @@ def retract(
         if row.replaced_by is not None:
             raise AnswerError(f"answer {answer_id!r} was replaced by {row.replaced_by!r}; undo that")
         return row.task_id
+    _check_round_open(session, task, "undo")
     now = utcnow()
     row.retracted_at = now
     assignment = session.scalar(
@@ -230,6 +293,7 @@ def edit(
 
     Raises:
         AnswerError: no such live answer of this reviewer.
+        AnswerConflictError: the task's round is finished.
     """
     previous = find_answer(session, new_answer_id, reviewer_id)
     if previous is not None:
@@ -244,6 +308,7 @@ def edit(
         return previous
     if row.retracted_at is not None:
         raise AnswerError(f"answer {answer_id!r} was undone or replaced; it cannot be edited")
+    _check_round_open(session, task, "edit")
     now = utcnow()
     row.retracted_at, row.replaced_by = now, new_answer_id
     session.flush()
@@ -272,6 +337,7 @@ def adjudicate(
     session: Session, *, task_id: int, admin_id: int, label: int, comment: str | None
 ) -> None:
     """Record the final label of a task (any status but gold); kept in ``adjudications``.
+    The task's open flags count as resolved by the adjudication.
 
     Raises:
         TaskNotFoundError: no such task, or it is a gold task.
@@ -284,3 +350,39 @@ def adjudicate(
         Adjudication(task_id=task_id, reviewer_id=admin_id, label=label, comment=comment, created_at=now)
     )
     task.status, task.final_label, task.settled_at = "adjudicated", label, now
+    resolve_flags(session, task_id=task_id, admin_id=admin_id, comment=comment)
+
+
+def open_flags(session: Session, task_id: int) -> list[str]:
+    """Ids of the live flag answers of a task that no admin has resolved yet."""
+    return list(
+        session.scalars(
+            select(Answer.id)
+            .outerjoin(FlagResolution, FlagResolution.answer_id == Answer.id)
+            .where(
+                Answer.task_id == task_id,
+                Answer.kind == "flag",
+                Answer.retracted_at.is_(None),
+                FlagResolution.answer_id.is_(None),
+            )
+            .order_by(Answer.created_at, Answer.id)
+        )
+    )
+
+
+def resolve_flags(session: Session, *, task_id: int, admin_id: int, comment: str | None) -> int:
+    """Mark every open flag of a task as resolved by an admin; returns how many were open.
+    A flag stays in the admin queue until this (or an adjudication) happens.
+
+    Raises:
+        TaskNotFoundError: no such task.
+    """
+    if session.get(Task, task_id) is None:
+        raise TaskNotFoundError(f"no task with id {task_id}")
+    ids = open_flags(session, task_id)
+    now = utcnow()
+    session.add_all(
+        FlagResolution(answer_id=i, reviewer_id=admin_id, comment=comment, created_at=now) for i in ids
+    )
+    session.flush()
+    return len(ids)

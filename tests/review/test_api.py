@@ -36,7 +36,7 @@ def test_authentication_is_required(site: Site):
 
 
 def test_wrong_password_and_login_without_csrf(site: Site):
-    http = httpx.Client(base_url=site.base)
+    http = httpx.Client(base_url=site.base, timeout=30)  # a scrypt run may take seconds on a busy machine
     http.get("/login")
     token = http.cookies["hitl_login_csrf"]
     wrong = http.post("/login", data={"name": "ann", "password": "nope", "csrf_token": token})

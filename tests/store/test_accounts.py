@@ -10,7 +10,7 @@ from hitl_triage.store.accounts import hash_password, verify_password
 
 def test_passwords_are_salted_scrypt_hashes():
     stored = hash_password("correct horse")
-    assert stored.startswith("scrypt$16384$8$1$") and "correct" not in stored
+    assert stored.startswith("scrypt$131072$8$1$") and "correct" not in stored  # OWASP: N=2^17
     assert stored != hash_password("correct horse")
     assert verify_password("correct horse", stored)
     assert not verify_password("wrong horse", stored)

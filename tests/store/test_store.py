@@ -204,8 +204,9 @@ def test_expired_claims_return_to_the_pool(make_store):
     store.write(lambda s: s.execute(update(Assignment).values(expires_at=utcnow().replace(year=2000))))
     assert store.next_task(bob).task_id == task.task_id
     assert store.next_task(ann) is None  # bob holds it now; ann's claim was released
-    # ann's late answer is still accepted: nothing a reviewer submits is lost
-    assert store.submit(ann, answer_id="late", task_id=task.task_id, kind="label", label=0).created
+    # ann's late answer is refused with the reason: the task is bob's now
+    with pytest.raises(PermissionDeniedError, match="expired and another reviewer took the task"):
+        store.submit(ann, answer_id="late", task_id=task.task_id, kind="label", label=0)
 
 
 def test_gold_items_are_mixed_in_and_scored(make_store):
