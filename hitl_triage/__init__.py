@@ -1,6 +1,14 @@
-"""hitl-triage: turn unlabeled text into a trustworthy training set with few expert labels."""
+"""hitl-triage: turn unlabeled text into a trustworthy training set with few expert labels.
 
-from hitl_triage.config import TaskConfig, load_config
+This package file stays light (no numpy, polars or pydantic) so that ``hitl-triage --help``
+starts at once. The public API lives in its modules:
+
+* :mod:`hitl_triage.config` — ``TaskConfig``, ``load_config``
+* :mod:`hitl_triage.engine` — ``RoundEngine``, ``HumanLabels`` (rounds in memory)
+* :mod:`hitl_triage.schema` — ``LabelSchema``, ``ABSTAIN``
+* :mod:`hitl_triage.lf` — authoring helpers and ``apply_lfs``
+"""
+
 from hitl_triage.errors import (
     ConfigError,
     DatasetError,
@@ -9,7 +17,9 @@ from hitl_triage.errors import (
     LabelModelError,
     RunStateError,
 )
-from hitl_triage.schema import ABSTAIN
+
+ABSTAIN = -1
+"""The vote "no opinion" (the same object as :data:`hitl_triage.schema.ABSTAIN`)."""
 
 __all__ = [
     "ABSTAIN",
@@ -19,6 +29,4 @@ __all__ = [
     "LabelModelError",
     "LabelingFunctionError",
     "RunStateError",
-    "TaskConfig",
-    "load_config",
 ]

@@ -39,8 +39,8 @@ from pydantic import (
 
 from hitl_triage.errors import ConfigError
 from hitl_triage.judge_settings import JudgeConfig
+from hitl_triage.review_settings import ReviewConfig
 from hitl_triage.round_settings import ConfidenceConfig, CurriculumConfig, TriageConfig
-from hitl_triage.store.settings import ReviewConfig
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
 DATASET_FORMATS = ("auto", "csv", "jsonl", "parquet", "hf", "wrench")

@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from hitl_triage import ABSTAIN  # defined once, in the light package file
 from hitl_triage.errors import HitlTriageError
-
-ABSTAIN = -1
 
 
 class LabelValueError(HitlTriageError):

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hitl_triage.store.settings import LoginThrottleConfig
+from hitl_triage.review_settings import LoginThrottleConfig
 
 _MAX_KEYS = 100_000  # memory bound: beyond it, keys without a recent failure are dropped
 

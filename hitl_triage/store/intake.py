@@ -12,6 +12,7 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hitl_triage.review_settings import OverlapConfig
 from hitl_triage.store.errors import IntakeError
 from hitl_triage.store.models import (
     GOLD_ROUND,
@@ -23,7 +24,6 @@ from hitl_triage.store.models import (
     Task,
     utcnow,
 )
-from hitl_triage.store.settings import OverlapConfig
 
 REQUIRED = ("id", "route", "round")
 OPTIONAL: dict[str, Any] = {
