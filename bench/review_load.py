@@ -31,9 +31,12 @@ import polars as pl
 import sqlalchemy as sa
 import yaml
 
-from hitl_triage.config import load_config
-from hitl_triage.review.loadtest import LoadResult, background_server, check_answers, run_load
-from hitl_triage.store import open_store
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the load generator lives with the tests (tests/review/loadgen.py)
+
+from hitl_triage.config import load_config  # noqa: E402
+from hitl_triage.store import open_store  # noqa: E402
+from tests.review.loadgen import LoadResult, background_server, check_answers, run_load  # noqa: E402
 
 
 @contextlib.contextmanager

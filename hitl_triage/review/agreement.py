@@ -41,16 +41,11 @@ def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float:
     expected agreement is 1 (both constant on the same class). Example:
     ``cohen_kappa(np.array([0, 1, 1]), np.array([0, 1, 0]))`` → 0.4.
     """
-    if len(a) < 2:
-        return math.nan
-    classes = np.union1d(a, b)
-    po = float(np.mean(a == b))
-    pa = np.array([np.mean(a == c) for c in classes])
-    pb = np.array([np.mean(b == c) for c in classes])
-    pe = float(np.sum(pa * pb))
-    if math.isclose(pe, 1.0):
-        return math.nan
-    return (po - pe) / (1.0 - pe)
+    if len(a) < 2 or (np.unique(a).size == 1 and np.array_equal(np.unique(a), np.unique(b))):
+        return math.nan  # undefined: expected agreement is 1
+    from sklearn.metrics import cohen_kappa_score
+
+    return float(cohen_kappa_score(a, b))
 
 
 def krippendorff_alpha(labels: pl.DataFrame) -> float:

@@ -13,10 +13,11 @@ import httpx
 import pytest
 
 from hitl_triage.config import TaskConfig
-from hitl_triage.review.loadtest import background_server
 from hitl_triage.store import ReviewStore, open_store
 from tests.store.conftest import backend_url, pg_url  # noqa: F401  (shared fixtures)
 from tests.store.support import cli, write_task
+
+from .loadgen import background_server
 
 PASSWORDS = {"boss": "boss-password", "ann": "ann-password", "bob": "bob-password"}
 ROLES = {"boss": "admin", "ann": "reviewer", "bob": "reviewer"}

@@ -9,9 +9,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from hitl_triage.review.loadtest import background_server, check_answers, run_load
 from hitl_triage.store import open_store
 from tests.store.support import write_task
+
+from .loadgen import background_server, check_answers, run_load
 
 N_ANSWERS, N_CLIENTS = 200, 8
 
