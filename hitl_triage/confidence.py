@@ -81,7 +81,8 @@ class RoundInputs:
     def build(cls, config: TaskConfig, dataset: Dataset, L: np.ndarray, names: list[str]) -> RoundInputs:
         texts = dataset.items["text"].to_list()
         L = np.asarray(L, dtype=np.int8)
-        X_text = text_features(texts, settings=config.confidence, spacy_pipeline=config.lfs.spacy_pipeline)
+        X_text = text_features(texts, settings=config.confidence, spacy_pipeline=config.lfs.spacy_pipeline,
+                               cache_dir=config.out_dir / "features")  # embeddings cached by text hash
         X = combine_features(X_text, L, settings=config.confidence, n_classes=config.n_classes)
         return cls(ids=dataset.ids, texts=texts, L=L, names=list(names), X=X, X_text=X_text)
 
