@@ -136,8 +136,10 @@ def static_dir(*, cache_dir: Path | None = None) -> tuple[Path, str]:
     if not target.is_dir():
         _require("transformers", "model2vec[distill]")
         from model2vec.distill import distill
+        from transformers.utils import logging as hf_logging
 
         _offline()
+        hf_logging.set_verbosity_error()  # no load report on stdout (model2vec still draws a bar)
         with _building(target) as tmp, _torch_threads():
             distill(model_name=str(source), pca_dims=STATIC_PCA_DIMS, device="cpu").save_pretrained(str(tmp))
     return target, model_id
