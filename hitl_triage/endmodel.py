@@ -1,6 +1,7 @@
 """The end model: a cheap, real text classifier whose probabilities are always out-of-fold.
 
-TF-IDF word and character n-grams (or spaCy document vectors) plus, optionally, the sources'
+TF-IDF word and character n-grams, sentence embeddings (:mod:`hitl_triage.embeddings`), both,
+or spaCy document vectors, plus, optionally, the sources'
 votes as one-hot features, into scikit-learn's ``LogisticRegression``. It learns from the
 current best labels:
 
@@ -21,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,6 +31,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from threadpoolctl import threadpool_limits
 
 from hitl_triage.errors import HitlTriageError
+from hitl_triage.progress import Progress
 from hitl_triage.round_settings import ConfidenceConfig
 from hitl_triage.textfeatures import tfidf_matrix
 
@@ -50,34 +53,60 @@ def _spacy_vectors(texts: list[str], pipeline: str) -> np.ndarray:
     return np.vstack([d.vector for d in docs]).astype(np.float64)
 
 
+def _tfidf_blocks(clean: list[str], settings: ConfidenceConfig) -> list[sp.spmatrix]:
+    blocks: list[sp.spmatrix] = []
+    if not any(t.strip() for t in clean):
+        return blocks
+    with contextlib.suppress(ValueError):  # nothing but punctuation: no word features
+        blocks.append(tfidf_matrix(clean, analyzer="word", ngram_range=settings.word_ngrams,
+                                   max_features=settings.max_features)[0])
+    if settings.char_ngrams is not None:
+        with contextlib.suppress(ValueError):
+            blocks.append(tfidf_matrix(clean, analyzer="char_wb", ngram_range=settings.char_ngrams,
+                                       min_df=min(3, len(clean)), max_features=settings.max_features)[0])
+    return blocks
+
+
+def _embedding_block(clean: list[str], settings: ConfidenceConfig, cache_dir: Path | None,
+                     progress: Progress | None) -> sp.csr_matrix:
+    from hitl_triage.embeddings import embed
+
+    E = embed(clean, model=settings.embedding_model, cache_dir=cache_dir, progress=progress)
+    return sp.csr_matrix(E.astype(np.float64) * settings.embedding_weight)
+
+
 def text_features(
     texts: list[str | None],
     *,
     settings: ConfidenceConfig,
     spacy_pipeline: str = "blank:en",
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
 ) -> sp.csr_matrix | None:
     """The text part of the end model's design matrix (built once per run and shared).
 
     Args:
         texts: ``n_items`` texts (None or empty allowed: such rows are all zero).
+        cache_dir: where sentence embeddings are cached by text hash (the run directory's
+            ``features/``); None = computed without a cache on disk.
+        progress: ``(stage, done, total)`` callback while embedding.
 
     Returns:
-        ``(n_items, n_features)`` sparse float matrix: TF-IDF word and character n-grams
-        (:func:`hitl_triage.textfeatures.tfidf_matrix`, identical to scikit-learn's
-        ``TfidfVectorizer``) or spaCy document vectors; None when no text has a feature.
+        ``(n_items, n_features)`` sparse float matrix, by ``settings.features``: TF-IDF word and
+        character n-grams (:func:`hitl_triage.textfeatures.tfidf_matrix`, identical to
+        scikit-learn's ``TfidfVectorizer``), sentence embeddings
+        (:func:`hitl_triage.embeddings.embed`, unit-norm rows times ``embedding_weight``), both
+        side by side (TF-IDF columns first), or spaCy document vectors; None when no text has a
+        feature.
     """
     clean = [t or "" for t in texts]
     blocks: list[sp.spmatrix] = []
     if settings.features == "spacy":
         blocks.append(sp.csr_matrix(_spacy_vectors(clean, spacy_pipeline)))
-    elif any(t.strip() for t in clean):
-        with contextlib.suppress(ValueError):  # nothing but punctuation: no word features
-            blocks.append(tfidf_matrix(clean, analyzer="word", ngram_range=settings.word_ngrams,
-                                       max_features=settings.max_features)[0])
-        if settings.char_ngrams is not None:
-            with contextlib.suppress(ValueError):
-                blocks.append(tfidf_matrix(clean, analyzer="char_wb", ngram_range=settings.char_ngrams,
-                                           min_df=min(3, len(clean)), max_features=settings.max_features)[0])
+    if settings.features in ("tfidf", "tfidf+embeddings"):
+        blocks.extend(_tfidf_blocks(clean, settings))
+    if settings.features in ("embeddings", "tfidf+embeddings") and any(t.strip() for t in clean):
+        blocks.append(_embedding_block(clean, settings, cache_dir, progress))
     return sp.hstack(blocks).tocsr() if blocks else None
 
 
@@ -127,6 +156,8 @@ def build_features(
     settings: ConfidenceConfig,
     n_classes: int,
     spacy_pipeline: str = "blank:en",
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
 ) -> sp.csr_matrix:
     """The end model's design matrix: :func:`text_features` and, with ``vote_features``, the
     one-hot votes.
@@ -138,7 +169,8 @@ def build_features(
     Returns:
         ``(n_items, n_features)`` sparse float matrix.
     """
-    text = text_features(texts, settings=settings, spacy_pipeline=spacy_pipeline)
+    text = text_features(texts, settings=settings, spacy_pipeline=spacy_pipeline,
+                         cache_dir=cache_dir, progress=progress)
     return combine_features(text, np.asarray(L), settings=settings, n_classes=n_classes)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from hitl_triage.confidence import Evidence, evidence_from_arrays, reason_column
 from hitl_triage.config import LabelModelConfig
 from hitl_triage.endmodel import build_features
 from hitl_triage.errors import HitlTriageError
+from hitl_triage.progress import Progress
 from hitl_triage.round_settings import ConfidenceConfig, TriageConfig
 from hitl_triage.schema import ABSTAIN, LabelSchema
 from hitl_triage.triage import (
@@ -247,10 +249,12 @@ class RoundEngine:
             raise EngineError(f"a human label is >= n_classes ({self.n_classes})")
         return L.astype(np.int8, copy=False)
 
-    def features(self, texts: list[str | None], L: np.ndarray, *, spacy_pipeline: str = "blank:en") -> sp.csr_matrix:
-        """``(n, d)`` sparse end-model features: text features and, if configured, the votes."""
+    def features(self, texts: list[str | None], L: np.ndarray, *, spacy_pipeline: str = "blank:en",
+                 cache_dir: Path | None = None, progress: Progress | None = None) -> sp.csr_matrix:
+        """``(n, d)`` sparse end-model features: text features and, if configured, the votes.
+        Sentence embeddings (``confidence.features``) are cached by text hash in ``cache_dir``."""
         return build_features(texts, L, settings=self.confidence, n_classes=self.n_classes,
-                              spacy_pipeline=spacy_pipeline)
+                              spacy_pipeline=spacy_pipeline, cache_dir=cache_dir, progress=progress)
 
     def evidence(self, L: np.ndarray, X: Any, human: HumanLabels, *, names: list[str] | None = None,
                  random_state: int = 0) -> tuple[Evidence, dict[str, Any]]:

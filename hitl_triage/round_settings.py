@@ -3,7 +3,9 @@
 Example (every key optional; these are the defaults)::
 
     confidence:
-      features: tfidf            # or spacy (document vectors of lfs.spacy_pipeline)
+      features: tfidf            # embeddings, tfidf+embeddings, or spacy (document vectors)
+      embedding_model: minilm    # or static (model2vec distilled from the same weights)
+      embedding_weight: 1.0      # scale of the embedding block next to TF-IDF
       word_ngrams: [1, 2]
       char_ngrams: [2, 5]        # null turns character n-grams off
       max_features: 20000        # per analyzer
@@ -59,10 +61,22 @@ def _ngram_range(value: tuple[int, int] | None) -> tuple[int, int] | None:
 class ConfidenceConfig(_Section):
     """How per-item confidence is computed: the end model and cleanlab's CROWDLAB."""
 
-    features: Literal["tfidf", "spacy"] = Field(
+    features: Literal["tfidf", "embeddings", "tfidf+embeddings", "spacy"] = Field(
         default="tfidf",
-        description="End-model text features: TF-IDF word (+ character) n-grams, or the "
+        description="End-model text features: TF-IDF word (+ character) n-grams; sentence "
+        "embeddings (embedding_model; needs the `embeddings` extra); both side by side; or the "
         "document vectors of lfs.spacy_pipeline (which must have word vectors).",
+    )
+    embedding_model: Literal["minilm", "static"] = Field(
+        default="minilm",
+        description="Sentence embeddings from all-MiniLM-L6-v2 (the packaged weights, run by "
+        "sentence-transformers; accurate, slow on CPU) or from a static model2vec model "
+        "distilled once from the same weights (about 100x faster, a little less accurate).",
+    )
+    embedding_weight: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
+        default=1.0,
+        description="Scale of the (unit-norm) embedding rows in the design matrix; TF-IDF "
+        "blocks have unit-norm rows too.",
     )
     word_ngrams: tuple[int, int] = (1, 2)
     char_ngrams: tuple[int, int] | None = (2, 5)
