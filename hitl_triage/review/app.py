@@ -78,7 +78,7 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
 
 def create_app(config: TaskConfig, *, store: ReviewStore | None = None) -> FastAPI:
     """The app for one task. Opens the task's store at startup unless ``store`` is given."""
-    from hitl_triage.review import admin, api, pages
+    from hitl_triage.review import admin, api, pages, workbench
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,6 +97,7 @@ def create_app(config: TaskConfig, *, store: ReviewStore | None = None) -> FastA
     app.include_router(pages.router)
     app.include_router(admin.router)
     app.include_router(api.router)
+    app.include_router(workbench.router)  # the LF workbench, /lf
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
