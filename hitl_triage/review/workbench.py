@@ -49,9 +49,9 @@ def get_workbench(request: Request) -> Workbench:
 WorkbenchDep = Annotated[Workbench, Depends(get_workbench)]
 
 
-def _refresh(workbench: Workbench) -> WorkbenchView:
+def _refresh(workbench: Workbench, *, suggest: bool = True) -> WorkbenchView:
     try:
-        return workbench.refresh(suggest=True)
+        return workbench.refresh(suggest=suggest)
     except HitlTriageError as exc:  # a broken LF file: say what to fix
         raise HTTPException(422, str(exc)) from None
 
@@ -71,7 +71,7 @@ def lf_page(
     p: Annotated[int, Query(ge=1, le=100_000)] = 1,
     notice: Annotated[str | None, Query(max_length=300)] = None,
 ) -> Response:
-    view = _refresh(workbench)
+    view = _refresh(workbench, suggest=tab == "suggest")  # mining waits for its tab
     report = view.report
     if lf is not None and lf not in report.lfs["source"].to_list():
         raise HTTPException(404, f"unknown LF {lf!r}")
@@ -140,7 +140,7 @@ def lf_items(
     limit: Annotated[int, Query(ge=1, le=1000)] = PAGE_SIZE,
 ) -> dict[str, Any]:
     """One page of an LF's wrong items or conflicts, or of the uncovered items."""
-    report = _refresh(workbench).report
+    report = _refresh(workbench, suggest=False).report
     frame = {"wrong": report.wrong, "conflicts": report.conflicts, "uncovered": report.uncovered}[kind]
     got = page(frame, source=lf, query=q or None, offset=offset, limit=limit)
     return {"total": got.total, "offset": got.offset, "limit": got.limit, "items": got.rows.drop("row").to_dicts()}
