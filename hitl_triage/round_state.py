@@ -65,12 +65,14 @@ def _flat(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
 def _lf_fingerprints(config: TaskConfig) -> dict[str, str]:
     """The vote cache's fingerprint of each labeling function (changes with its code); the
     modules were already loaded and checked by ``prepare_inputs``."""
-    if not config.lfs.modules:
-        return {}
     from hitl_triage.lf.cache import fingerprint
     from hitl_triage.lf.loader import load_lfs
+    from hitl_triage.lf.sources import task_lf_modules
 
-    lfset = load_lfs(config.lfs.modules)
+    modules = task_lf_modules(config)
+    if not modules:
+        return {}
+    lfset = load_lfs(modules)
     return {lf.name: fingerprint(lf, spacy_pipeline=config.lfs.spacy_pipeline)
             for lf in [*lfset.expression, *lfset.row]}
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from hitl_triage.cli import judge, review, rounds, tasks
+from hitl_triage.cli import judge, review, rounds, tasks, workbench
 
 app = typer.Typer(
     name="hitl-triage",
@@ -40,7 +40,7 @@ def root(
     confident items are auto-accepted under an accuracy guarantee, the rest go to experts."""
 
 
-for module in (tasks, rounds, judge, review):
+for module in (tasks, rounds, judge, review, workbench):
     module.register(app)
 
 

@@ -32,7 +32,7 @@ def _print_credentials(creds, *, what: str) -> None:  # type: ignore[no-untyped-
 def reviewers_add(
     config: ConfigArg,
     name: Annotated[str, typer.Argument(help="Login name (letters, digits, . _ -).")],
-    role: Annotated[str, typer.Option(help="admin or reviewer.")] = "reviewer",
+    role: Annotated[str, typer.Option(help="admin, reviewer or writer (also sees the LF workbench).")] = "reviewer",
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input instead of generating one.")] = False,
 ) -> None:
     """Create a reviewer account with a password and an API token (both printed once)."""

@@ -212,6 +212,14 @@ class VoteCache:
         joined = keys.join(cached, on=["id", "text_hash"], how="left", maintain_order="left")
         return joined["vote"].fill_null(-2).cast(pl.Int16).to_numpy()
 
+    def fingerprint_of(self, name: str) -> str | None:
+        """The fingerprint the LF's cached votes were made with (None if there are none)."""
+        _, meta_path = self._paths(name)
+        try:
+            return str(json.loads(meta_path.read_text())["fingerprint"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def store(self, name: str, fp: str, keys: pl.DataFrame, votes: np.ndarray) -> None:
         """Replace the LF's cache file with ``votes`` ``(len(keys),)`` for ``keys``."""
         data_path, meta_path = self._paths(name)

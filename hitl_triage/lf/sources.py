@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -37,6 +38,23 @@ class VoteMatrix:
     recomputed: list[str] = field(default_factory=list)
 
 
+def task_lf_modules(config: TaskConfig) -> list[Path]:
+    """The task's LF files: ``lfs.modules`` and, once a suggestion was accepted, the task's
+    suggestions module (see :func:`suggested_module`)."""
+    extra = suggested_module(config)
+    modules = list(config.lfs.modules)
+    if extra.is_file() and extra.resolve() not in {m.resolve() for m in modules}:
+        modules.append(extra)
+    return modules
+
+
+def suggested_module(config: TaskConfig) -> Path:
+    """Where accepted LF suggestions go: ``<task>_suggested.py`` beside the task's first LF
+    module, or in ``<run_dir>/labeling_functions/`` when the task has no LF module."""
+    folder = config.lfs.modules[0].parent if config.lfs.modules else config.out_dir / "labeling_functions"
+    return folder / f"{config.task}_suggested.py"
+
+
 def _judge_column(config: TaskConfig, dataset: Dataset) -> np.ndarray | None:
     """The judge's vote per item as one more column of ``L`` (None if there is no judge run)."""
     judged = task_judgements(config, dataset.ids)
@@ -51,7 +69,7 @@ def apply_sources(config: TaskConfig, dataset: Dataset, *, progress: Progress | 
             :func:`hitl_triage.lf.loader.load_lfs`.
     """
     reserved = (*dataset.precomputed_names, JUDGE)
-    lfset = load_lfs(config.lfs.modules, reserved=reserved)
+    lfset = load_lfs(task_lf_modules(config), reserved=reserved)
     applied = apply_lfs(
         lfset,
         dataset.items,

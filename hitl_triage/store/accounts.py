@@ -43,6 +43,11 @@ class ReviewerInfo:
     def is_admin(self) -> bool:
         return self.role == "admin"
 
+    @property
+    def can_write_lfs(self) -> bool:
+        """Admins and LF writers see the LF workbench."""
+        return self.role in ("admin", "writer")
+
 
 @dataclass(frozen=True)
 class NewCredentials:

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-ROLES = ("admin", "reviewer")
+ROLES = ("admin", "reviewer", "writer")  # writer: also sees the LF workbench (/lf)
 NAME_MAX = 64
 ROUTES = ("review", "audit")
 GOLD_ROUTE = "gold"

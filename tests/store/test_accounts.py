@@ -48,7 +48,7 @@ def test_accounts_tokens_and_sessions(make_store):
         ("ann", "reviewer", None, "reviewer 'ann' already exists"),
         ("bad name", "reviewer", None, "reviewer name must be 1-64 letters"),
         ("adjudicated", "reviewer", None, "'adjudicated' is reserved"),
-        ("cat", "owner", None, r"role must be one of \['admin', 'reviewer'\], got 'owner'"),
+        ("cat", "owner", None, r"role must be one of \['admin', 'reviewer', 'writer'\], got 'owner'"),
         ("cat", "reviewer", "short", "at least 8 characters"),
     ],
 )
