@@ -46,6 +46,9 @@ _RAY_START = ("import ray._private.services as s; s.resolve_ip_for_localhost = l
               "from ray.scripts.scripts import main; main()")
 
 
+_connected: tuple[str | None] | None = None  # the address this module connected to
+
+
 class RayEngineError(HitlTriageError):
     """The Ray engine cannot run: Ray missing, cluster unreachable, or nodes that differ."""
 
@@ -93,12 +96,10 @@ def _import_ray() -> Any:
 
 def quiet_ray_data() -> None:
     """Library code never prints: no Ray Data progress bars or per-dataset log lines."""
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # before: turning bars off warns
     from ray.data import DataContext
 
-    context = DataContext.get_current()
-    context.enable_progress_bars = False
-    for name in ("ray.data", "ray.data._internal.execution.streaming_executor"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    DataContext.get_current().enable_progress_bars = False
 
 
 def connect(engine: EngineConfig) -> Any:
@@ -108,12 +109,15 @@ def connect(engine: EngineConfig) -> Any:
         RayEngineError: Ray is not installed, or the cluster at ``engine.address`` cannot be
             reached (the message names the address).
     """
+    global _connected
     ray = _import_ray()
-    if ray.is_initialized():
-        return ray
     address = engine.address
     if address not in (None, "auto"):
         check_reachable(address)
+    if ray.is_initialized():
+        if _connected is None or _connected == (address,):  # the caller's own session, or ours
+            return ray
+        ray.shutdown()  # ours, to another cluster: the config changed within this process
     if is_loopback(address):
         _keep_loopback()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -134,14 +138,17 @@ def connect(engine: EngineConfig) -> Any:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         where = "a private Ray instance" if address is None else f"engine.address {address!r}"
         raise RayEngineError(f"{where}: cannot connect to Ray: {first}") from None
+    _connected = (address,)
     quiet_ray_data()
     return ray
 
 
 def disconnect() -> None:
     """Leave the cluster (a private instance is shut down)."""
+    global _connected
     if "ray" in sys.modules and sys.modules["ray"].is_initialized():
         sys.modules["ray"].shutdown()
+    _connected = None
 
 
 def _free_port() -> int:
