@@ -21,7 +21,7 @@ from polars.testing import assert_frame_equal
 
 from hitl_triage.config import load_config
 from hitl_triage.errors import ConfigError
-from hitl_triage.pipeline import run_apply, run_export
+from hitl_triage.pipeline import run_apply, run_export, run_label
 from hitl_triage.simulate import simulate
 
 from .conftest import REPO, make_task
@@ -116,11 +116,21 @@ def test_bundled_task_identical_on_ray(cluster, tmp_path):
 
     trainsets = []
     for config in (local, remote):
-        started = time.monotonic()
+        run_label(config)
+        trainsets.append(pl.read_parquet(run_export(config, fmt="parquet").path))
+    assert trainsets[0].height == local_rows
+    assert_frame_equal(*trainsets)
+
+
+@pytest.mark.slow
+def test_simulated_trainset_identical_on_ray(cluster, tmp_path):
+    """The whole loop (apply, rounds with simulated reviewers, export): about 3 minutes here."""
+    engine = {"kind": "ray", "address": cluster.address, "batch_size": 500}
+    trainsets = []
+    for name, settings in (("local", None), ("ray", engine)):
+        config = load_config(_bundled(tmp_path / name, settings))
         simulate(config, budget=0.1, seed=0, out_dir=config.out_dir)
         trainsets.append(pl.read_parquet(run_export(config, fmt="parquet").path))
-        print(f"simulate + export: {time.monotonic() - started:.1f} s")
-    assert trainsets[0].height == local_rows
     assert_frame_equal(*trainsets)
 
 

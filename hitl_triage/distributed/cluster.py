@@ -96,9 +96,9 @@ def _import_ray() -> Any:
 
 def quiet_ray_data() -> None:
     """Library code never prints: no Ray Data progress bars or per-dataset log lines."""
-    logging.getLogger("ray.data").setLevel(logging.ERROR)  # before: turning bars off warns
-    from ray.data import DataContext
+    from ray.data import DataContext  # importing Ray Data configures its loggers: first
 
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # also "progress bars disabled"
     DataContext.get_current().enable_progress_bars = False
 
 
