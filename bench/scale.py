@@ -36,7 +36,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-AGNEWS = REPO.parent / "shared" / "data" / "cosine" / "agnews"
+AGNEWS = next((d for d in (Path(os.environ.get("HITL_TRIAGE_SHARED_DATA", REPO.parent / "shared" / "data")),
+                           Path("/work/shared/data")) if (d / "cosine" / "agnews").is_dir()),
+              REPO.parent / "shared" / "data") / "cosine" / "agnews"
 LABELS = ["World", "Sports", "Business", "SciTech"]
 KEYWORDS = {  # label index -> the COSINE keyword lists for it (LFS.md), abridged
     0: [["atomic", "captives", "baghdad", "israeli", "iraqis", "iranian", "afghanistan", "terrorism",
