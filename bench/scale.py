@@ -15,6 +15,12 @@ as such.
     python bench/scale.py --sizes 10000 100000 --baseline a097e18 --baseline-timeout 900
     python bench/scale.py --label-model snorkel        # the label model to use (default majority)
     python bench/scale.py --engine ray                 # the same table on a local Ray cluster
+    python bench/scale.py --engine ray --address HOST:PORT   # ... on a running Ray cluster
+
+With ``--engine ray`` and no ``--address``, a throwaway two-node cluster is started on this
+machine (head + one worker node, ``--ray-cpus`` CPUs each, bound to 127.0.0.1) for the whole
+run and stopped at the end. Peak RSS is the driver's: what it must hold while the cluster
+applies the LFs.
 """
 
 from __future__ import annotations
@@ -30,7 +36,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-AGNEWS = REPO.parent / "shared" / "data" / "cosine" / "agnews"
+AGNEWS = next((d for d in (Path(os.environ.get("HITL_TRIAGE_SHARED_DATA", REPO.parent / "shared" / "data")),
+                           Path("/work/shared/data")) if (d / "cosine" / "agnews").is_dir()),
+              REPO.parent / "shared" / "data") / "cosine" / "agnews"
 LABELS = ["World", "Sports", "Business", "SciTech"]
 KEYWORDS = {  # label index -> the COSINE keyword lists for it (LFS.md), abridged
     0: [["atomic", "captives", "baghdad", "israeli", "iraqis", "iranian", "afghanistan", "terrorism",
@@ -86,7 +94,8 @@ def lf_module() -> str:
     return "\n".join(lines)
 
 
-def build_task(root: Path, n: int, label_model: str, engine: str | None) -> Path:
+def build_task(root: Path, n: int, label_model: str, engine: str | None,
+               address: str | None = None) -> Path:
     """Write the n-item set, the LF module and the config under ``root``; return the config."""
     import polars as pl
 
@@ -110,7 +119,7 @@ def build_task(root: Path, n: int, label_model: str, engine: str | None) -> Path
         "run_dir": "run",
     }
     if engine == "ray":
-        config["engine"] = {"kind": "ray"}
+        config["engine"] = {"kind": "ray", "address": address}
     import yaml
 
     path = root / "task.yaml"
@@ -140,11 +149,12 @@ class Meter:
         self._wall, self._cpu = wall, cpu
 
 
-def run_size(n: int, label_model: str, engine: str | None, whole: bool) -> list[dict]:
+def run_size(n: int, label_model: str, engine: str | None, whole: bool,
+             address: str | None = None) -> list[dict]:
     """Run every stage on an n-item set in this process; return the meter's rows."""
     os.environ.setdefault("HITL_TRIAGE_QUIET", "1")
     with tempfile.TemporaryDirectory(prefix=f"hitl-scale-{n}-") as tmp:
-        path = build_task(Path(tmp), n, label_model, engine)
+        path = build_task(Path(tmp), n, label_model, engine, address)
         from hitl_triage.config import load_config
         from hitl_triage.simulate import simulate
 
@@ -183,6 +193,8 @@ def child(args: argparse.Namespace, n: int, code_root: Path, whole: bool, timeou
     cmd = [sys.executable, __file__, "--one", str(n), "--label-model", args.label_model]
     if args.engine:
         cmd += ["--engine", args.engine]
+    if args.address:
+        cmd += ["--address", args.address]
     if whole:
         cmd.append("--whole")
     env = {**os.environ, "PYTHONPATH": str(code_root)}
@@ -219,14 +231,33 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--label-model", default="majority")
     parser.add_argument("--engine", choices=["local", "ray"], default=None)
+    parser.add_argument("--address", help="--engine ray: a running cluster's HOST:PORT "
+                        "(default: start a local two-node cluster for the run)")
+    parser.add_argument("--ray-cpus", type=int, default=1, help="CPUs per local Ray node")
     parser.add_argument("--baseline", metavar="REF", help="also run the code at this git revision")
     parser.add_argument("--baseline-timeout", type=float, default=900.0)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--whole", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_size(args.one, args.label_model, args.engine, args.whole)))
+        print(json.dumps(run_size(args.one, args.label_model, args.engine, args.whole, args.address)))
         return
+    cluster = None
+    if args.engine == "ray" and not args.address:
+        from hitl_triage.distributed.cluster import LocalCluster
+
+        cluster = LocalCluster(n_workers=1, num_cpus=args.ray_cpus, object_store_memory=500_000_000)
+        cluster.start()
+        args.address = cluster.address
+        print(f"local Ray cluster at {cluster.address}: head + 1 worker node, {args.ray_cpus} CPU each")
+    try:
+        _run_all(args)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+def _run_all(args: argparse.Namespace) -> None:
     baseline_root: Path | None = None
     tmp = tempfile.TemporaryDirectory(prefix="hitl-scale-baseline-")
     if args.baseline:

@@ -37,6 +37,7 @@ from pydantic import (
     model_validator,
 )
 
+from hitl_triage.distributed.settings import EngineConfig
 from hitl_triage.errors import ConfigError
 from hitl_triage.judge_settings import JudgeConfig
 from hitl_triage.review_settings import ReviewConfig
@@ -165,6 +166,10 @@ class TaskConfig(StrictModel):
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     judge: JudgeConfig | None = None
     review: ReviewConfig = Field(default_factory=ReviewConfig)
+    engine: EngineConfig = Field(
+        default_factory=EngineConfig,
+        description="Where per-item work runs: local (default) or a Ray cluster (docs/scale.md).",
+    )
     run_dir: Path | None = Field(
         default=None, description="Where outputs go; default runs/<task> beside the config."
     )

@@ -16,6 +16,7 @@ unknown name, an out-of-range index) is an error naming the LF, the value and an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +58,50 @@ class AppliedVotes:
     failures: list[LFFailure] = field(default_factory=list)
     recomputed: list[str] = field(default_factory=list)
     n_computed: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StaleCells:
+    """The cells of ``L`` the vote cache could not answer: what a runner computes.
+
+    Attributes:
+        lfset: the task's LFs; column ``j`` of ``miss`` is ``[*lfset.expression, *lfset.row][j]``.
+        items: the items frame (columns ``id``, ``text``, ...), ``n`` rows.
+        miss: ``(n, m)`` bool, True where the vote must be computed.
+    """
+
+    lfset: LFSet
+    items: pl.DataFrame
+    miss: np.ndarray
+    label_names: list[str]
+    spacy_pipeline: str = "blank:en"
+    spacy_batch_size: int = 256
+    n_jobs: int = 1
+    timeout_s: float | None = None
+    progress: Progress | None = None
+
+
+@dataclass
+class ComputedCells:
+    """What a runner returns for :class:`StaleCells` (only cells where ``miss`` is read).
+
+    Attributes:
+        votes: ``(n, m)`` int16 vote in ``{-1, ..., k-1}`` where ``miss``; anything elsewhere.
+        failed: ``(n, m)`` bool, the LF raised or timed out there (an abstain, not cached).
+        failures: one record per failure, expression LFs first (in column order), then row LFs
+            ordered by (item row, LF column).
+        bad: ``(item row, LF column, value repr)`` for values outside the schema.
+    """
+
+    votes: np.ndarray
+    failed: np.ndarray
+    failures: list[LFFailure] = field(default_factory=list)
+    bad: list[tuple[int, int, str]] = field(default_factory=list)
+
+
+Runner = Callable[[StaleCells], ComputedCells]
+"""Computes stale cells: :func:`compute_local` here, or e.g. on a Ray cluster
+(:mod:`hitl_triage.distributed.lf_runner`); the cache and ``L`` are the applier's either way."""
 
 
 def _checked(name: str, dtype: pl.DataType, label_names: list[str]) -> tuple[pl.Expr, pl.Expr]:
@@ -101,10 +146,11 @@ def _evaluate(lfs: list[ExpressionLF], items: pl.DataFrame) -> tuple[pl.DataFram
     return pl.DataFrame(columns), failures
 
 
-def _apply_expressions(
+def expression_votes(
     lfs: list[ExpressionLF], items: pl.DataFrame, *, label_names: list[str]
 ) -> tuple[np.ndarray, list[LFFailure], list[tuple[int, int, str]]]:
-    """Votes of expression LFs, vectorized: the raw outputs are checked and mapped with polars.
+    """Votes of expression LFs on ``items``, vectorized: the raw outputs are checked and mapped
+    with polars.
 
     Returns:
         ``(n, len(lfs))`` int16 votes (a failing expression abstains everywhere), the failures,
@@ -127,50 +173,23 @@ def _apply_expressions(
     return out, failures, bad
 
 
-def apply_lfs(
-    lfset: LFSet,
-    items: pl.DataFrame,
-    *,
-    label_names: list[str],
-    n_jobs: int = 1,
-    spacy_pipeline: str = "blank:en",
-    spacy_batch_size: int = 256,
-    cache: VoteCache | None = None,
-    timeout_s: float | None = None,
-    progress: Progress | None = None,
-) -> AppliedVotes:
-    """Apply every LF of ``lfset`` to ``items`` (columns ``id``, ``text``, ...).
-
-    Cached votes are reused per LF and item (see :mod:`hitl_triage.lf.cache`); only misses run.
-    ``timeout_s`` (seconds per row LF per item, None = no limit) turns a hang into an abstain
-    recorded as a failure "timed out after X s" (see :mod:`hitl_triage.lf.rows`).
-
-    Raises:
-        LabelingFunctionError: an LF returned a value that is not a class index, ``-1``, None or
-            a label name (names the LF, the item id and the value). Votes of the other LFs are
-            cached before this is raised, so no work is lost.
-    """
+def compute_local(cells: StaleCells) -> ComputedCells:
+    """Compute stale cells in this process: expression LFs as one polars ``select``, row LFs
+    through :func:`hitl_triage.lf.rows.run_rows` (``n_jobs`` worker processes, timeouts)."""
+    lfset, items, miss, label_names = cells.lfset, cells.items, cells.miss, cells.label_names
     lfs: list[ExpressionLF | LabelingFunction] = [*lfset.expression, *lfset.row]
-    n, m, k = items.height, len(lfs), len(label_names)
-    keys = items.select("id").with_columns(text_hashes(items))
-    text = items["text"]
-    empty = (text.is_null() | (text.str.strip_chars() == "")).fill_null(True).to_numpy()
-    fps = [fingerprint(lf, spacy_pipeline=spacy_pipeline) for lf in lfs]
+    n_expr, (n, m) = len(lfset.expression), miss.shape
+    progress, n_jobs, timeout_s = cells.progress, cells.n_jobs, cells.timeout_s
+    spacy_pipeline, spacy_batch_size = cells.spacy_pipeline, cells.spacy_batch_size
     votes = np.full((n, m), MISS, dtype=np.int16)
-    if cache is not None:
-        for j, lf in enumerate(lfs):
-            votes[:, j] = cache.lookup(lf.name, fps[j], keys)
-    votes[empty] = ABSTAIN
-    miss = votes == MISS
     failed = np.zeros((n, m), dtype=bool)  # raised or timed out: an abstain, not cached
     failures: list[LFFailure] = []
     bad: list[tuple[int, int, str]] = []  # (item row, LF column, value repr)
-    n_expr = len(lfset.expression)
 
     stale_expr = [j for j in range(n_expr) if miss[:, j].any()]
     if stale_expr:
         rows = np.flatnonzero(miss[:, stale_expr].any(axis=1))
-        out, expr_failures, expr_bad = _apply_expressions(
+        out, expr_failures, expr_bad = expression_votes(
             [lfs[j] for j in stale_expr], items[rows], label_names=label_names  # type: ignore[misc]
         )
         failures += expr_failures
@@ -202,6 +221,55 @@ def apply_lfs(
             failures.append(LFFailure(row_lfs[col].name, str(records[i].id), message))
             failed[rows[i], stale_row[col]] = True
         bad += [(int(rows[i]), stale_row[col], value) for i, col, value in sorted(result.bad)]
+
+    return ComputedCells(votes, failed, failures, bad)
+
+
+def apply_lfs(
+    lfset: LFSet,
+    items: pl.DataFrame,
+    *,
+    label_names: list[str],
+    n_jobs: int = 1,
+    spacy_pipeline: str = "blank:en",
+    spacy_batch_size: int = 256,
+    cache: VoteCache | None = None,
+    timeout_s: float | None = None,
+    progress: Progress | None = None,
+    runner: Runner | None = None,
+) -> AppliedVotes:
+    """Apply every LF of ``lfset`` to ``items`` (columns ``id``, ``text``, ...).
+
+    Cached votes are reused per LF and item (see :mod:`hitl_triage.lf.cache`); only misses run.
+    ``timeout_s`` (seconds per row LF per item, None = no limit) turns a hang into an abstain
+    recorded as a failure "timed out after X s" (see :mod:`hitl_triage.lf.rows`).
+    ``runner`` computes the cells the cache misses (default :func:`compute_local`, in this
+    process); whatever runs them, the cache and the returned matrix are handled here.
+
+    Raises:
+        LabelingFunctionError: an LF returned a value that is not a class index, ``-1``, None or
+            a label name (names the LF, the item id and the value). Votes of the other LFs are
+            cached before this is raised, so no work is lost.
+    """
+    lfs: list[ExpressionLF | LabelingFunction] = [*lfset.expression, *lfset.row]
+    n, m, k = items.height, len(lfs), len(label_names)
+    keys = items.select("id").with_columns(text_hashes(items))
+    text = items["text"]
+    empty = (text.is_null() | (text.str.strip_chars() == "")).fill_null(True).to_numpy()
+    fps = [fingerprint(lf, spacy_pipeline=spacy_pipeline) for lf in lfs]
+    votes = np.full((n, m), MISS, dtype=np.int16)
+    if cache is not None:
+        for j, lf in enumerate(lfs):
+            votes[:, j] = cache.lookup(lf.name, fps[j], keys)
+    votes[empty] = ABSTAIN
+    miss = votes == MISS
+    n_expr = len(lfset.expression)
+
+    cells = StaleCells(lfset, items, miss, label_names, spacy_pipeline, spacy_batch_size, n_jobs,
+                       timeout_s, progress)
+    computed = (runner or compute_local)(cells)
+    votes[miss] = computed.votes[miss]
+    failed, failures, bad = computed.failed & miss, computed.failures, computed.bad
 
     bad_lfs = {j for _, j, _ in bad}
     n_computed = {lfs[j].name: int(miss[:, j].sum()) for j in range(m) if miss[:, j].any()}

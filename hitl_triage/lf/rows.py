@@ -26,6 +26,7 @@ import mmap
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -130,13 +131,47 @@ def run_rows(
                  n_jobs=n_jobs).run(progress)
 
 
+def run_rows_in_process(
+    lfs: list[LabelingFunction],
+    rows: list[Row],
+    todo: np.ndarray,
+    *,
+    label_names: list[str],
+    timeout_s: float | None = None,
+) -> RowVotes:
+    """Like :func:`run_rows` with ``n_jobs=1``, but never forks: for hosts where forking is
+    unsafe, such as a Ray worker process (gRPC threads).
+
+    ``timeout_s`` uses the interval timer alone (it must be called in the main thread of a
+    POSIX process): Python code is interrupted as in :func:`run_rows`, but there is no
+    watchdog, so C code that never checks for signals is not stopped.
+
+    Raises:
+        LabelingFunctionError: ``timeout_s`` outside the main thread or without SIGALRM.
+    """
+    if timeout_s is None:
+        return _run_here(lfs, rows, todo, label_names=label_names, progress=None)
+    if os.name != "posix" or threading.current_thread() is not threading.main_thread():
+        raise LabelingFunctionError(
+            "lfs.timeout_s needs SIGALRM in the main thread of a POSIX process; this process "
+            f"runs LFs in thread {threading.current_thread().name!r}"
+        )
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    try:
+        return _run_here(lfs, rows, todo, label_names=label_names, progress=None,
+                         timeout_s=timeout_s)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _run_here(lfs: list[LabelingFunction], rows: list[Row], todo: np.ndarray, *,
-              label_names: list[str], progress: Progress | None) -> RowVotes:
+              label_names: list[str], progress: Progress | None,
+              timeout_s: float | None = None) -> RowVotes:
     result = RowVotes(np.full(todo.shape, MISS, dtype=np.int16))
     last = time.monotonic()
     for i, x in enumerate(rows):
         for j in np.flatnonzero(todo[i]):
-            code, kind, message = _call(lfs[j], x, label_names, None)
+            code, kind, message = _call(lfs[j], x, label_names, timeout_s)
             result.votes[i, j] = code
             if kind is not None:
                 (result.errors if kind == "error" else result.bad).append((i, int(j), message))

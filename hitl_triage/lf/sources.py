@@ -10,7 +10,7 @@ import numpy as np
 from hitl_triage.config import TaskConfig
 from hitl_triage.data import Dataset
 from hitl_triage.judge import task_judgements
-from hitl_triage.lf.applier import LFFailure, apply_lfs
+from hitl_triage.lf.applier import LFFailure, Runner, apply_lfs
 from hitl_triage.lf.cache import VoteCache
 from hitl_triage.lf.loader import load_lfs
 from hitl_triage.progress import Progress
@@ -61,6 +61,15 @@ def _judge_column(config: TaskConfig, dataset: Dataset) -> np.ndarray | None:
     return None if judged is None else np.asarray(judged.votes, dtype=np.int8)
 
 
+def _runner(config: TaskConfig) -> Runner | None:
+    """Where stale LF votes are computed: None (this process) or the engine's Ray cluster."""
+    if config.engine.kind == "local":
+        return None
+    from hitl_triage.distributed.lf_runner import ray_runner
+
+    return ray_runner(config.engine)
+
+
 def apply_sources(config: TaskConfig, dataset: Dataset, *, progress: Progress | None = None) -> VoteMatrix:
     """Apply the task's LFs (with the vote cache) and add precomputed and judge votes.
 
@@ -80,6 +89,7 @@ def apply_sources(config: TaskConfig, dataset: Dataset, *, progress: Progress | 
         cache=VoteCache(config.out_dir / "votes"),
         timeout_s=config.lfs.timeout_s,
         progress=progress,
+        runner=_runner(config),
     )
     blocks = [applied.L, dataset.precomputed_L]
     names = [*applied.names, *dataset.precomputed_names]
