@@ -57,7 +57,10 @@ def test_real_model_votes_probabilities_cache_and_accuracy(llama_server, youtube
     assert result.judged + result.abstained + result.skipped == N_ITEMS
     n_free = len(config.judge.content_free_inputs)  # the default content_free correction
     assert config.judge.bias_correction == "content_free"
-    assert result.requests == N_ITEMS - result.skipped + n_free
+    # one request per item and content-free input; a request that timed out on a loaded
+    # machine is retried and counted again (``requests`` includes retries)
+    needed = N_ITEMS - result.skipped + n_free
+    assert needed <= result.requests <= needed * (1 + config.judge.max_retries)
 
     votes = load_judgements(config.out_dir, dataset.ids, config.n_classes)
     assert votes is not None
