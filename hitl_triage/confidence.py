@@ -264,6 +264,19 @@ def reasons(L: np.ndarray, names: list[str], label: np.ndarray, rows: np.ndarray
     return [{"for": f, "against": a} for f, a in frame.iter_rows()]
 
 
+def _name_lists(mask: np.ndarray, names: list[str]) -> pl.Series:
+    """``(n,)`` list[str] column: per row, the ``names`` of the columns where ``mask`` is True
+    (in column order). Built from flat arrays and offsets (Arrow), no loop over rows."""
+    import pyarrow as pa
+
+    rows, cols = np.nonzero(mask)  # row-major: grouped by row, columns ascending
+    offsets = np.zeros(mask.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=mask.shape[0]), out=offsets[1:])
+    values = pa.DictionaryArray.from_arrays(pa.array(cols.astype(np.int32)),
+                                            pa.array(list(names), type=pa.string())).dictionary_decode()
+    return pl.Series(pa.LargeListArray.from_arrays(pa.array(offsets), values)).cast(pl.List(pl.String))
+
+
 def reason_columns(L: np.ndarray, names: list[str], label: np.ndarray) -> pl.DataFrame:
     """Per item, the sources that voted for its label and those that voted against it.
 
@@ -272,24 +285,17 @@ def reason_columns(L: np.ndarray, names: list[str], label: np.ndarray) -> pl.Dat
         label: ``(n,)`` int label per item.
 
     Returns:
-        A frame of ``n`` rows with ``sources_for`` and ``sources_against`` (``list[str]``),
-        built with polars expressions (no Python loop over items).
+        A frame of ``n`` rows with ``sources_for`` and ``sources_against`` (``list[str]``, in
+        source order), built from flat arrays (no Python loop over items).
     """
     n, m = L.shape
     if m == 0 or n == 0:
         empty = pl.Series([[]] * n, dtype=pl.List(pl.String))
         return pl.DataFrame({"sources_for": empty, "sources_against": empty})
-    label = np.asarray(label).reshape(-1, 1)
-    agree = L == label
+    agree = L == np.asarray(label).reshape(-1, 1)
     against = (L != ABSTAIN) & ~agree
-    frame = pl.DataFrame({**{f"a{j}": agree[:, j] for j in range(m)},
-                          **{f"d{j}": against[:, j] for j in range(m)}})
-    return frame.select(
-        pl.concat_list([pl.when(pl.col(f"a{j}")).then(pl.lit(name)) for j, name in enumerate(names)])
-        .list.drop_nulls().alias("sources_for"),
-        pl.concat_list([pl.when(pl.col(f"d{j}")).then(pl.lit(name)) for j, name in enumerate(names)])
-        .list.drop_nulls().alias("sources_against"),
-    )
+    return pl.DataFrame({"sources_for": _name_lists(agree, names),
+                         "sources_against": _name_lists(against, names)})
 
 
 def _end_model_labels(settings: ConfidenceConfig, L: np.ndarray, known: np.ndarray, lm: np.ndarray,
