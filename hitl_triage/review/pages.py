@@ -112,6 +112,7 @@ def review_page(request: Request, store: StoreDep, caller: UserDep, notice: str 
             "progress": reports.progress(store, reviewer),
             "history": reports.history(store, reviewer, n=settings.history_size),
             "notice": notice,
+            "history_size": settings.history_size,
         },
     )
 

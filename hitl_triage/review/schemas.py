@@ -41,17 +41,28 @@ class AnswerOut(BaseModel):
     task_status: str
 
 
+class SegmentOut(BaseModel):
+    """A run of ordinary text, or one hidden character shown as its marker (``⟨U+202E⟩``)."""
+
+    text: str
+    hidden: bool
+    name: str
+
+
 class TaskOut(BaseModel):
     """A task as a reviewer sees it (no route: audit items look like review items)."""
 
     task_id: int
     item_id: str
+    item_id_segments: list[SegmentOut]
     text: str | None
+    text_segments: list[SegmentOut]
     suggested: int | None
     suggested_name: str | None
     confidence: float | None
     votes: dict[str, int | None]
     judge_rationale: str | None
+    rationale_segments: list[SegmentOut]
     round: int
     labels: list[str]
 

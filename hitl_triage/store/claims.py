@@ -145,10 +145,13 @@ def claim(
     lease: timedelta,
     gold_rate: float,
     skip_locked: bool,
+    exclude: frozenset[int] = frozenset(),
 ) -> TaskView | None:
     """The reviewer's current task: the one they hold, else a gold item (at ``gold_rate``),
     else the open task with free slots that comes first (round ascending, priority descending).
-    Returns None when nothing is left for this reviewer."""
+    Tasks in ``exclude`` are passed over (and held ones stay held): the review screen asks for
+    the task after the ones it already shows, holds in its prefetch buffer or has answers for
+    that are still on their way. Returns None when nothing is left for this reviewer."""
     now = utcnow()
     held = session.scalars(
         select(Assignment)
@@ -156,6 +159,8 @@ def claim(
         .order_by(Assignment.assigned_at.desc(), Assignment.id.desc())
     ).all()
     for row in held:
+        if row.task_id in exclude:
+            continue
         task = session.get(Task, row.task_id)
         assert task is not None  # assignments reference tasks by foreign key
         if task.status != "open":  # adjudicated meanwhile: nothing left to do here
@@ -180,7 +185,7 @@ def claim(
     if serve_gold_now(reviewer_name, int(n_served or 0), gold_rate):
         gold = session.scalar(
             select(Task)
-            .where(Task.route == GOLD_ROUTE, _not_mine(reviewer_id))
+            .where(Task.route == GOLD_ROUTE, _not_mine(reviewer_id), Task.id.not_in(exclude))
             .order_by(Task.id)
             .limit(1)
         )
@@ -189,7 +194,7 @@ def claim(
     while True:
         query = (
             select(Task.id)
-            .where(claimable(reviewer_id, now))
+            .where(claimable(reviewer_id, now), Task.id.not_in(exclude))
             .order_by(Task.round, Task.priority.desc(), Task.id)
             .limit(_CANDIDATES)
         )

@@ -11,7 +11,7 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 
@@ -274,8 +274,11 @@ class ReviewStore:
         self.write(lambda s: accounts.close_session(s, cookie))
 
     # -- reviewing ------------------------------------------------------------------------
-    def next_task(self, reviewer: ReviewerInfo) -> TaskView | None:
-        """The reviewer's current task (claimed for ``lease_minutes``), or None if done."""
+    def next_task(self, reviewer: ReviewerInfo, *, exclude: Iterable[int] = ()) -> TaskView | None:
+        """The reviewer's current task (claimed for ``lease_minutes``), or None if done.
+        ``exclude``: task ids to pass over (the ones a client already shows or holds), so a
+        client can claim the task after its current one ahead of time."""
+        skip = frozenset(int(t) for t in exclude)
         return self.write(
             lambda s: claims.claim(
                 s,
@@ -284,6 +287,7 @@ class ReviewStore:
                 lease=self.lease,
                 gold_rate=self.settings.gold_rate,
                 skip_locked=self._skip_locked,
+                exclude=skip,
             )
         )
 

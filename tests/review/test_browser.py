@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,8 +50,11 @@ def browser() -> Iterator:
         chromium.close()
 
 
-def keyboard_login(browser, site: Site, who: str):  # type: ignore[no-untyped-def]
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
+def keyboard_login(browser, site: Site, who: str, *, context=None, viewport=(1440, 900), js: bool = True):  # type: ignore[no-untyped-def]
+    """A page logged in as ``who`` with the keyboard (in ``context`` if given, so tabs share
+    localStorage); waits until the review client has started."""
+    size = {"width": viewport[0], "height": viewport[1]}
+    page = browser.new_page(viewport=size) if context is None else context.new_page()
     page.goto(f"{site.base}/login")
     page.wait_for_function("document.activeElement && document.activeElement.name === 'name'")
     page.keyboard.type(who)
@@ -59,12 +63,51 @@ def keyboard_login(browser, site: Site, who: str):  # type: ignore[no-untyped-de
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert page.url.endswith("/review"), page.inner_text("body")
+    if js:
+        page.wait_for_selector("#review[data-ready]", state="attached")
     return page
 
 
 def press(page, key: str) -> None:  # type: ignore[no-untyped-def]
-    with page.expect_navigation():
-        page.keyboard.press(key)
+    """Press ``key`` and wait until the client shows the next item (or the empty queue)."""
+    shown = page.get_attribute("#review", "data-shown") or "0"
+    page.keyboard.press(key)
+    wait_until(
+        page,
+        """s => { const r = document.getElementById('review');
+                  return r.dataset.shown !== s && (document.getElementById('item').dataset.taskId !== ''
+                         || document.getElementById('empty-text').textContent.startsWith('Queue empty')); }""",
+        shown,
+    )
+
+
+def wait_until(page, predicate: str, arg: object = None, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    """Poll ``predicate`` (a JS function of ``arg``) until it is true. Playwright's
+    ``wait_for_function`` compiles its predicate with eval, which the page's CSP forbids."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(predicate, arg):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still false after {timeout} s: {predicate}")
+        time.sleep(0.01)
+
+
+def settle(page) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the page's outbox is empty (every answer acknowledged by the server)."""
+    wait_until(page, "() => document.getElementById('review').dataset.pending === '0'")
+
+
+def live_answers(site: Site, who: str) -> list[tuple[str, str, int | None, str | None, bool, str]]:
+    """(item, kind, label, comment, retracted, answer id) of every stored answer of ``who``."""
+    with site.store() as store:
+        return store.read(
+            lambda s: [tuple(r) for r in s.execute(
+                select(Item.id, Answer.kind, Answer.label, Answer.comment, Answer.retracted_at.is_not(None), Answer.id)
+                .join(Task, Task.id == Answer.task_id)
+                .join(Item, Item.id == Task.item_id)
+                .join(Reviewer, Reviewer.id == Answer.reviewer_id)
+                .where(Reviewer.name == who)
+            ).all()]
+        )
 
 
 def test_untrusted_text_renders_as_text(browser, bsite: Site):
@@ -73,7 +116,15 @@ def test_untrusted_text_renders_as_text(browser, bsite: Site):
     assert page.inner_text("#item-text") == XSS_TEXT
     assert page.inner_text("#rationale") == XSS_RATIONALE
     assert page.locator("#item-text img, #item-text script, #rationale img, #rationale b").count() == 0
+    # the next items arrive through the API and are inserted as text too
+    press(page, "s")
+    press(page, "u")  # undo brings the server-rendered item back, fetched from the API
+    wait_until(page, "() => document.getElementById('item').dataset.itemId === 'xss'")
+    assert page.inner_text("#item-text") == XSS_TEXT
+    assert page.inner_text("#rationale") == XSS_RATIONALE
+    assert page.locator("#item-text img, #item-text script, #rationale img, #rationale b").count() == 0
     assert page.evaluate("window.__pwned") is None
+    settle(page)
     page.close()
 
 
@@ -85,20 +136,25 @@ def test_keyboard_only_review_session(browser, bsite: Site, tmp_path: Path):
         item = page.get_attribute("#item", "data-item-id")
         return item, int(page.get_attribute("#review", "data-suggested"))
 
+    def toast() -> str:
+        page.wait_for_selector("#toast:not([hidden])")
+        return page.inner_text("#toast")
+
     page.keyboard.press("g")  # guidelines are one key away
     assert page.locator("#guidelines").is_visible() and "Self-promotion" in page.inner_text("#guidelines")
     page.keyboard.press("g")
     assert not page.locator("#guidelines").is_visible()
-    shot = Path(os.environ.get("HITL_REVIEW_SCREENSHOT", tmp_path / "review.png"))
-    page.screenshot(path=str(shot))
 
     for key in ["1", "2", "Enter", "3"]:
         item, suggested = current()
         expected[item] = ("label", suggested if key == "Enter" else int(key) - 1)
         press(page, key)
+    shot = Path(os.environ.get("HITL_REVIEW_SCREENSHOT", tmp_path / "review.png"))
+    page.screenshot(path=str(shot))
     undone = list(expected)[-1]
     press(page, "Backspace")  # undo the last answer: its item comes back
     assert current()[0] == undone
+    assert toast().startswith("Undone")
     del expected[undone]
     item, _ = current()
     expected[item] = ("label", 1)
@@ -106,10 +162,14 @@ def test_keyboard_only_review_session(browser, bsite: Site, tmp_path: Path):
     item, _ = current()
     page.keyboard.press("f")
     page.keyboard.type("garbled, <b>not</b> English")
-    with page.expect_navigation():
-        page.keyboard.press("Enter")
+    press(page, "Enter")
+    assert toast().startswith("Flagged")
     expected[item] = ("flag", None)
-    for key in ["1", "Enter", "2", "1", "3"]:
+    item, _ = current()
+    press(page, "s")
+    assert toast().startswith("Skipped")
+    expected[item] = ("skip", None)
+    for key in ["1", "Enter", "2", "1"]:
         item, suggested = current()
         expected[item] = ("label", suggested if key == "Enter" else int(key) - 1)
         press(page, key)
@@ -118,28 +178,73 @@ def test_keyboard_only_review_session(browser, bsite: Site, tmp_path: Path):
     page.keyboard.press("h")
     page.keyboard.press("ArrowDown")
     second = page.get_attribute(".hist.selected", "data-answer-id")
-    press(page, "3")
+    page.keyboard.press("3")
+    assert toast() == "Relabelled: other"
     edited_item = list(expected)[-2]
     expected[edited_item] = ("label", 2)
     assert page.locator(".hist").count() == 8  # history_size
     assert page.inner_text("#done-count") == "10"
+    settle(page)
 
-    with bsite.store() as store:
-        rows = store.read(
-            lambda s: s.execute(
-                select(Item.id, Answer.kind, Answer.label, Answer.comment, Answer.retracted_at.is_not(None), Answer.id)
-                .join(Task, Task.id == Answer.task_id)
-                .join(Item, Item.id == Task.item_id)
-                .join(Reviewer, Reviewer.id == Answer.reviewer_id)
-                .where(Reviewer.name == "ann")
-            ).all()
-        )
+    rows = live_answers(bsite, "ann")
     live = {item: (kind, label) for item, kind, label, _c, retracted, _id in rows if not retracted}
     assert live == expected
+    assert len(rows) == 12  # 10 live, the undone one, the edited one: nothing recorded twice
     retracted = sorted((item, answer_id == second) for item, _k, _l, _c, r, answer_id in rows if r)
     assert retracted == sorted([(undone, False), (edited_item, True)])
     assert [c for _i, kind, _l, c, r, _a in rows if kind == "flag"] == ["garbled, <b>not</b> English"]
     page.close()
+
+
+def test_network_drop_and_closed_tab_lose_nothing(browser, bsite: Site):
+    """Answers given offline wait in localStorage; a closed tab sends them when the page comes
+    back; every answer is stored exactly once."""
+    context = browser.new_context(viewport={"width": 1366, "height": 820})
+    page = keyboard_login(browser, bsite, "bob", context=context)
+    given: dict[str, int] = {}
+    for key in ["1", "2"]:
+        given[page.get_attribute("#item", "data-item-id")] = int(key) - 1
+        press(page, key)
+    context.set_offline(True)
+    for key in ["3", "1"]:  # the prefetched items are still there to answer
+        given[page.get_attribute("#item", "data-item-id")] = int(key) - 1
+        press(page, key)
+    page.wait_for_selector("#connection:not([hidden])")
+    assert "Offline" in page.inner_text("#connection")
+    assert int(page.get_attribute("#review", "data-pending")) >= 2
+    context.set_offline(False)  # the connection comes back: the outbox is sent
+    settle(page)
+    assert page.locator("#connection").is_hidden()
+    context.set_offline(True)
+    item = page.get_attribute("#item", "data-item-id")
+    page.keyboard.press("2")
+    given[item] = 1
+    wait_until(page, "() => document.getElementById('review').dataset.pending === '1'")
+    page.close()  # the tab is closed before the answer could be sent
+    context.set_offline(False)
+    again = context.new_page()
+    again.goto(f"{bsite.base}/review")
+    settle(again)
+    assert again.get_attribute("#item", "data-item-id") != item
+    rows = live_answers(bsite, "bob")
+    labels = {i: label for i, kind, label, _c, retracted, _id in rows if not retracted and i in given}
+    assert labels == given
+    assert len([r for r in rows if r[0] in given and not r[4]]) == len(given)  # exactly once each
+    again.close()
+    context.close()
+
+
+def test_page_works_without_javascript(browser, bsite: Site):
+    """The server-rendered forms are the fallback: a click posts and redirects."""
+    bsite.push([{"id": f"nojs{i}", "text": f"no script {i}", "route": "review", "round": 1, "suggested": 0} for i in range(2)])
+    context = browser.new_context(java_script_enabled=False)
+    page = keyboard_login(browser, bsite, "boss", context=context, js=False)
+    item = page.get_attribute("#item", "data-item-id")
+    with page.expect_navigation():
+        page.click("#answer-form button[name=label][value='1']")
+    assert page.get_attribute("#item", "data-item-id") != item
+    assert (item, "label", 1) in {(i, k, label) for i, k, label, _c, r, _a in live_answers(bsite, "boss") if not r}
+    context.close()
 
 
 def test_reviewer_gets_403_on_admin_pages(browser, bsite: Site):
