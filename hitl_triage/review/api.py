@@ -14,7 +14,7 @@ from typing import Annotated
 import polars as pl
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
-from hitl_triage.review import reports, visible
+from hitl_triage.review import evidence, reports, visible
 from hitl_triage.review.schemas import (
     INT_MAX,
     AdjudicateIn,
@@ -23,9 +23,11 @@ from hitl_triage.review.schemas import (
     EditIn,
     GoldIn,
     ItemsIn,
+    ModelGuessOut,
     ProgressOut,
     ResolveIn,
     SegmentOut,
+    SourceOut,
     TaskOut,
 )
 from hitl_triage.review.security import AdminDep, StoreDep, UserDep
@@ -48,7 +50,12 @@ def me(caller: UserDep) -> dict[str, str]:
 def task_out(task: TaskView, names: list[str]) -> TaskOut:
     """A task as the API shows it; ``*_segments`` carry the text with hidden characters as
     markers (``review.visible``), which is how the review screen inserts it (as text nodes)."""
+    shown = evidence.present(task, names)
     return TaskOut(
+        suggestion_line=shown.suggestion_line,
+        label_model=None if shown.label_model is None else ModelGuessOut(**shown.label_model.__dict__),
+        end_model=None if shown.end_model is None else ModelGuessOut(**shown.end_model.__dict__),
+        sources=[SourceOut(**line.__dict__) for line in shown.sources],
         task_id=task.task_id,
         item_id=task.item_id,
         text=task.text,
@@ -136,7 +143,8 @@ def progress(store: StoreDep, caller: UserDep) -> ProgressOut:
 @router.post("/items")
 def push_items(body: ItemsIn, store: StoreDep, caller: AdminDep) -> dict[str, int]:
     rows = [{**item.model_dump(), "votes": json.dumps(item.votes)} for item in body.items]
-    schema = {"id": pl.String(), "text": pl.String(), "route": pl.String(), "round": pl.Int64(), "priority": pl.Float64(), "suggested": pl.Int64(), "confidence": pl.Float64(), "votes": pl.String(), "judge_rationale": pl.String()}
+    schema = {"id": pl.String(), "text": pl.String(), "route": pl.String(), "round": pl.Int64(), "priority": pl.Float64(), "suggested": pl.Int64(), "confidence": pl.Float64(), "votes": pl.String(), "judge_rationale": pl.String(),
+              "suggestion_source": pl.String(), "label_model_label": pl.Int64(), "label_model_confidence": pl.Float64(), "end_model_label": pl.Int64(), "end_model_confidence": pl.Float64()}
     return {"enqueued": store.enqueue(pl.DataFrame(rows, schema=schema))}
 
 

@@ -132,9 +132,10 @@ def test_keyboard_only_review_session(browser, bsite: Site, tmp_path: Path):
     page = keyboard_login(browser, bsite, "ann")
     expected: dict[str, tuple[str, int | None]] = {}
 
-    def current() -> tuple[str, int]:
+    def current() -> tuple[str, int | None]:
         item = page.get_attribute("#item", "data-item-id")
-        return item, int(page.get_attribute("#review", "data-suggested"))
+        suggested = page.get_attribute("#review", "data-suggested")
+        return item, None if suggested == "" else int(suggested)  # blind audit items: none
 
     def toast() -> str:
         page.wait_for_selector("#toast:not([hidden])")
@@ -147,6 +148,7 @@ def test_keyboard_only_review_session(browser, bsite: Site, tmp_path: Path):
 
     for key in ["1", "2", "Enter", "3"]:
         item, suggested = current()
+        key = "1" if key == "Enter" and suggested is None else key
         expected[item] = ("label", suggested if key == "Enter" else int(key) - 1)
         press(page, key)
     shot = Path(os.environ.get("HITL_REVIEW_SCREENSHOT", tmp_path / "review.png"))
@@ -171,6 +173,7 @@ def test_keyboard_only_review_session(browser, bsite: Site, tmp_path: Path):
     expected[item] = ("skip", None)
     for key in ["1", "Enter", "2", "1"]:
         item, suggested = current()
+        key = "1" if key == "Enter" and suggested is None else key
         expected[item] = ("label", suggested if key == "Enter" else int(key) - 1)
         press(page, key)
     assert len(expected) == 10
@@ -282,3 +285,82 @@ def test_screenshot_is_written(tmp_path: Path):
     target = os.environ.get("HITL_REVIEW_SCREENSHOT_COPY")
     if target and Path(os.environ.get("HITL_REVIEW_SCREENSHOT", "")).is_file():
         shutil.copy(os.environ["HITL_REVIEW_SCREENSHOT"], target)
+
+
+LONG_TEXT = "\n".join(f"Line {i}: a long comment that keeps going, with a link to my channel and more words." for i in range(60))
+SOURCES = {"lf_link": 1, "lf_subscribe": 1, "lf_short": None, "lf_caps": 0, "lf_emoji": None, "judge": 1}
+
+
+@pytest.fixture(scope="module")
+def esite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """Settled history (so sources have measured accuracies), then a long review item whose
+    two models disagree, a blind audit item and a review item without any evidence."""
+    for site in start_site(tmp_path_factory.mktemp("evidence"), {"gold_rate": 0.0}):
+        site.push([{"id": f"h{i}", "text": f"history {i}", "route": "review", "round": 0, "votes": {"lf_link": 1, "lf_caps": i % 2, "judge": 1}} for i in range(4)])
+        with site.api("ann") as http:  # ann labels all four 'spam' (1): lf_link 4/4, lf_caps 2/4, judge 4/4
+            while (task := http.get("/api/v1/tasks/next")).status_code == 200:
+                http.post("/api/v1/answers", json={"id": f"h-{task.json()['task_id']}", "task_id": task.json()["task_id"], "label": 1}).raise_for_status()
+        evidence = {"suggested": 1, "confidence": 0.62, "votes": SOURCES, "judge_rationale": "Asks to visit a channel.",
+                    "suggestion_source": "end_model", "label_model_label": 0, "label_model_confidence": 0.55, "end_model_label": 1, "end_model_confidence": 0.62}
+        site.push([
+            {"id": "long", "text": LONG_TEXT, "route": "review", "round": 1, "priority": 10.0, **evidence},
+            {"id": "aud", "text": "an audit item", "route": "audit", "round": 1, "priority": 5.0, **evidence},
+            {"id": "bare", "text": "a review item with no evidence", "route": "review", "round": 1, "priority": 4.0},
+        ])
+        yield site
+
+
+def test_evidence_shows_voters_with_accuracy_and_both_models(browser, esite: Site, tmp_path: Path):
+    page = keyboard_login(browser, esite, "bob", viewport=(1366, 820))
+    assert page.get_attribute("#item", "data-item-id") == "long"
+
+    def check_long() -> None:
+        rows = page.locator("#sources tbody tr")
+        assert rows.count() == 4  # only the sources that voted (lf_short, lf_emoji abstained)
+        table = {r.split("\t")[0]: r.split("\t")[1:] for r in (rows.nth(i).inner_text() for i in range(4))}
+        assert table["lf_link"] == ["spam", "100% n=4"] and table["lf_caps"] == ["ham", "50% n=4"]
+        assert table["lf_subscribe"] == ["spam", "none yet n=0"] and table["judge"] == ["spam", "100% n=4"]
+        assert page.inner_text("#suggestion-line").startswith("Suggested by the end model")
+        models = page.inner_text("#models")
+        assert "label model" in models and "ham" in models and "55%" in models and "spam" in models and "62%" in models
+        # label buttons on screen without scrolling; the long text scrolls inside its card
+        bottom = page.evaluate("() => Math.max(...[...document.querySelectorAll('.label-btn')].map(b => b.getBoundingClientRect().bottom))")
+        legend = page.evaluate("() => document.querySelector('footer.keys').getBoundingClientRect().top")
+        assert bottom <= legend <= 820, (bottom, legend)
+        assert page.evaluate("() => { const t = document.getElementById('item-text'); return t.scrollHeight > t.clientHeight; }")
+        assert page.evaluate("() => document.scrollingElement.scrollTop") == 0
+
+    check_long()  # as the server rendered it
+    shot = Path(os.environ.get("HITL_REVIEW_SCREENSHOT", tmp_path / "review.png"))
+    page.screenshot(path=str(shot))
+    press(page, "1")
+    press(page, "u")  # the same item again, now drawn by the script from the API
+    wait_until(page, "() => document.getElementById('item').dataset.itemId === 'long'")
+    check_long()
+    press(page, "2")
+    assert page.get_attribute("#item", "data-item-id") == "aud"
+    blind = page.inner_html("#evidence")
+    assert page.locator("#sources, #models, #suggestion-line, #rationale").count() == 0
+    assert "no suggestion" in page.inner_text("#evidence")
+    press(page, "1")
+    assert page.get_attribute("#item", "data-item-id") == "bare"
+    assert page.inner_html("#evidence") == blind  # the audit item looks like any item without evidence
+    press(page, "1")
+    settle(page)
+    page.close()
+
+
+def test_api_does_not_tell_audit_from_review(esite: Site):
+    esite.push([{"id": f"{route}2", "text": "x", "route": route, "round": 2, "priority": p, **extra}
+                for route, p, extra in (("audit", 2.0, {"suggested": 0, "confidence": 0.9, "votes": {"judge": 0}, "suggestion_source": "label_model"}), ("review", 1.0, {}))])
+    with esite.api("boss") as http:
+        seen = []
+        while (task := http.get("/api/v1/tasks/next")).status_code == 200:
+            body = task.json()
+            seen.append(body)
+            http.post("/api/v1/answers", json={"id": f"b-{body['task_id']}", "task_id": body["task_id"], "label": 0}).raise_for_status()
+    mine = [t for t in seen if t["item_id"] in ("audit2", "review2")]
+    assert [t["item_id"] for t in mine] == ["audit2", "review2"]
+    strip = {"task_id", "item_id", "item_id_segments"}
+    audit, review = ({k: v for k, v in t.items() if k not in strip} for t in mine)
+    assert audit == review and "route" not in audit

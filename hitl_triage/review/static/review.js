@@ -241,18 +241,34 @@
       line.appendChild(el("span", "muted", "no suggestion"));
     }
     box.appendChild(line);
-    const sources = Object.keys(view.votes).sort();
-    if (sources.length) {
+    if (view.suggestion_line) {
+      const from = el("p", "from", view.suggestion_line);
+      from.id = "suggestion-line";
+      box.appendChild(from);
+    }
+    const pct = (c) => (c === null ? "–" : Math.round(100 * c) + "%");
+    if (view.label_model && view.end_model) {
+      const models = el("p", "models");
+      models.id = "models";
+      models.append(el("span", "caption", "Models differ"), " label model ", chip(view.label_model.label), " " + pct(view.label_model.confidence) + " · end model ",
+        chip(view.end_model.label), " " + pct(view.end_model.confidence));
+      box.appendChild(models);
+    }
+    if (view.sources.length) {
       const table = el("table", "votes");
+      table.id = "sources";
       const head = table.createTHead().insertRow();
-      head.append(el("th", null, "Source"), el("th", null, "Vote"));
+      head.append(el("th", null, "Source"), el("th", null, "Vote"), el("th", null, "Accuracy (human labels)"));
       const body = table.createTBody();
-      for (const source of sources) {
+      for (const source of view.sources) {
         const row = body.insertRow();
-        if (view.votes[source] === null) row.className = "abstained";
-        row.insertCell().appendChild(el("span", "source", source));
-        row.cells[0].className = "source";
-        row.insertCell().appendChild(chip(view.votes[source]));
+        const name = row.insertCell();
+        name.className = "source";
+        name.textContent = source.name;
+        row.insertCell().appendChild(chip(source.vote));
+        const acc = row.insertCell();
+        acc.className = "acc";
+        acc.append(source.accuracy === null ? el("span", "muted", "none yet") : pct(source.accuracy), " ", el("span", "n", "n=" + source.n));
       }
       box.appendChild(table);
     }
