@@ -192,10 +192,11 @@ class _Ledger:
 
 
 def _enqueue(store: Any, inputs: RoundInputs, frame: pl.DataFrame, rows: np.ndarray, r: int,
-             rationales: list[str | None]) -> None:
+             rationales: list[str | None], *, suggestion_source: str | None = None) -> None:
     """Send the round's review and audit items (``rows``, in ``frame`` order) to the store,
-    each with its text, suggestion, votes (a JSON object: source -> label or null) and the
-    judge's rationale."""
+    each with its text, suggestion, votes (a JSON object: source -> label or null), the
+    judge's rationale, the posterior that suggested (``suggestion_source``) and the label
+    model's and end model's own guesses."""
     votes = pl.DataFrame({name: inputs.L[rows, j].astype(np.int64) for j, name in enumerate(inputs.names)})
     votes_json = (votes.select(pl.struct([pl.when(pl.col(c) >= 0).then(pl.col(c)).alias(c) for c in votes.columns])
                                .struct.json_encode().alias("votes"))["votes"]
@@ -205,6 +206,9 @@ def _enqueue(store: Any, inputs: RoundInputs, frame: pl.DataFrame, rows: np.ndar
         "id", "route", pl.lit(r).alias("round"),
         pl.col("priority").fill_nan(0.0).fill_null(0.0),
         pl.col("label").alias("suggested"), pl.col("score").alias("confidence"),
+        pl.lit(suggestion_source, dtype=pl.String).alias("suggestion_source"),
+        *[pl.col(c) for c in ("label_model_label", "label_model_confidence", "end_model_label",
+                              "end_model_confidence") if c in asked.columns],
     ).with_columns(
         pl.Series("text", [inputs.texts[i] for i in rows], dtype=pl.String),
         votes_json.alias("votes"),
@@ -357,7 +361,8 @@ def _run(config: TaskConfig, inputs: RoundInputs, reviewer: Reviewer | None, sto
         ledger.record_routing(result.route, r)
         new_rounds += 1
         if store is not None:
-            _enqueue(store, inputs, frame, result.asked, r, _judge_rationales(config, inputs.ids))
+            _enqueue(store, inputs, frame, result.asked, r, _judge_rationales(config, inputs.ids),
+                     suggestion_source=figures.get("posterior"))
         if reviewer is None:
             message = (f"round {r} routed {result.n_review} items to review and {result.n_audit} "
                        "to audit; waiting for answers (review app, or `hitl-triage answers export` "

@@ -87,6 +87,12 @@ class ReviewConfig(BaseModel):
         description="Longest item text (and judge rationale) the store accepts on intake.",
     )
     login: LoginThrottleConfig = Field(default_factory=LoginThrottleConfig)
+    blind_audit: bool = Field(
+        default=True,
+        description="Audit items show no suggestion, confidence, votes, rationale or model "
+        "guesses, so audit answers are not anchored on the model (they then look like review "
+        "items without evidence).",
+    )
 
     def resolved_database_url(self) -> str | None:
         """``database_url`` with ``${NAME}`` references replaced from the environment.

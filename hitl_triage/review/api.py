@@ -14,7 +14,7 @@ from typing import Annotated
 import polars as pl
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
-from hitl_triage.review import reports
+from hitl_triage.review import evidence, reports, visible
 from hitl_triage.review.schemas import (
     INT_MAX,
     AdjudicateIn,
@@ -23,12 +23,15 @@ from hitl_triage.review.schemas import (
     EditIn,
     GoldIn,
     ItemsIn,
+    ModelGuessOut,
     ProgressOut,
     ResolveIn,
+    SegmentOut,
+    SourceOut,
     TaskOut,
 )
 from hitl_triage.review.security import AdminDep, StoreDep, UserDep
-from hitl_triage.store import SubmitResult
+from hitl_triage.store import SubmitResult, TaskView
 
 router = APIRouter(prefix="/api/v1")
 TaskIdPath = Annotated[int, Path(ge=0, le=INT_MAX)]
@@ -44,24 +47,48 @@ def me(caller: UserDep) -> dict[str, str]:
     return {"name": caller.reviewer.name, "role": caller.reviewer.role}
 
 
-@router.get("/tasks/next", response_model=TaskOut, responses={204: {"description": "Nothing left for you."}})
-def next_task(request: Request, store: StoreDep, caller: UserDep) -> TaskOut | Response:
-    task = store.next_task(caller.reviewer)
-    if task is None:
-        return Response(status_code=204)
-    names = request.app.state.config.label_names
+def task_out(task: TaskView, names: list[str]) -> TaskOut:
+    """A task as the API shows it; ``*_segments`` carry the text with hidden characters as
+    markers (``review.visible``), which is how the review screen inserts it (as text nodes)."""
+    shown = evidence.present(task, names)
     return TaskOut(
+        suggestion_line=shown.suggestion_line,
+        label_model=None if shown.label_model is None else ModelGuessOut(**shown.label_model.__dict__),
+        end_model=None if shown.end_model is None else ModelGuessOut(**shown.end_model.__dict__),
+        sources=[SourceOut(**line.__dict__) for line in shown.sources],
         task_id=task.task_id,
         item_id=task.item_id,
         text=task.text,
+        text_segments=_segments(task.text),
+        item_id_segments=_segments(task.item_id),
         suggested=task.suggested,
         suggested_name=None if task.suggested is None else names[task.suggested],
         confidence=task.confidence,
         votes=task.votes,
         judge_rationale=task.judge_rationale,
+        rationale_segments=_segments(task.judge_rationale),
         round=task.round,
         labels=names,
     )
+
+
+def _segments(text: str | None) -> list[SegmentOut]:
+    return [SegmentOut(text=s.text, hidden=s.hidden, name=s.name) for s in visible.segments(text)]
+
+
+@router.get("/tasks/next", response_model=TaskOut, responses={204: {"description": "Nothing left for you."}})
+def next_task(
+    request: Request,
+    store: StoreDep,
+    caller: UserDep,
+    exclude: Annotated[list[int], Query(max_length=50, description="Task ids to pass over (ones you show or hold): asks for the task after them, e.g. to prefetch.")] = [],  # noqa: B006 (FastAPI copies defaults)
+) -> TaskOut | Response:
+    if any(not 0 <= t <= INT_MAX for t in exclude):
+        raise HTTPException(422, f"exclude: task ids must be in [0, {INT_MAX}]")
+    task = store.next_task(caller.reviewer, exclude=exclude)
+    if task is None:
+        return Response(status_code=204)
+    return task_out(task, request.app.state.config.label_names)
 
 
 @router.post("/answers", status_code=201, response_model=AnswerOut)
@@ -116,7 +143,8 @@ def progress(store: StoreDep, caller: UserDep) -> ProgressOut:
 @router.post("/items")
 def push_items(body: ItemsIn, store: StoreDep, caller: AdminDep) -> dict[str, int]:
     rows = [{**item.model_dump(), "votes": json.dumps(item.votes)} for item in body.items]
-    schema = {"id": pl.String(), "text": pl.String(), "route": pl.String(), "round": pl.Int64(), "priority": pl.Float64(), "suggested": pl.Int64(), "confidence": pl.Float64(), "votes": pl.String(), "judge_rationale": pl.String()}
+    schema = {"id": pl.String(), "text": pl.String(), "route": pl.String(), "round": pl.Int64(), "priority": pl.Float64(), "suggested": pl.Int64(), "confidence": pl.Float64(), "votes": pl.String(), "judge_rationale": pl.String(),
+              "suggestion_source": pl.String(), "label_model_label": pl.Int64(), "label_model_confidence": pl.Float64(), "end_model_label": pl.Int64(), "end_model_confidence": pl.Float64()}
     return {"enqueued": store.enqueue(pl.DataFrame(rows, schema=schema))}
 
 

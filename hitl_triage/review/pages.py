@@ -15,7 +15,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from hitl_triage.review import reports
+from hitl_triage.review import evidence, reports
 from hitl_triage.review.app import render
 from hitl_triage.review.schemas import INT_MAX
 from hitl_triage.review.security import (
@@ -108,10 +108,12 @@ def review_page(request: Request, store: StoreDep, caller: UserDep, notice: str 
             "me": reviewer,
             "csrf": caller.csrf_token,
             "task": task,
+            "ev": None if task is None else evidence.present(task, request.app.state.config.label_names),
             "answer_id": str(uuid.uuid4()),
             "progress": reports.progress(store, reviewer),
             "history": reports.history(store, reviewer, n=settings.history_size),
             "notice": notice,
+            "history_size": settings.history_size,
         },
     )
 

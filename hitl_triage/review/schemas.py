@@ -41,19 +41,51 @@ class AnswerOut(BaseModel):
     task_status: str
 
 
+class SegmentOut(BaseModel):
+    """A run of ordinary text, or one hidden character shown as its marker (``⟨U+202E⟩``)."""
+
+    text: str
+    hidden: bool
+    name: str
+
+
+class ModelGuessOut(BaseModel):
+    label: int
+    name: str
+    confidence: float | None
+
+
+class SourceOut(BaseModel):
+    """A source that voted on the item, with its accuracy on the human labels settled so far
+    (``correct / n``; null while ``n`` is 0)."""
+
+    name: str
+    vote: int
+    vote_name: str
+    accuracy: float | None
+    n: int
+
+
 class TaskOut(BaseModel):
     """A task as a reviewer sees it (no route: audit items look like review items)."""
 
     task_id: int
     item_id: str
+    item_id_segments: list[SegmentOut]
     text: str | None
+    text_segments: list[SegmentOut]
     suggested: int | None
     suggested_name: str | None
     confidence: float | None
     votes: dict[str, int | None]
     judge_rationale: str | None
+    rationale_segments: list[SegmentOut]
     round: int
     labels: list[str]
+    suggestion_line: str | None = Field(description="Where the suggestion comes from (null when unknown or no suggestion).")
+    label_model: ModelGuessOut | None = Field(description="The label model's guess, given only when it differs from the end model's.")
+    end_model: ModelGuessOut | None
+    sources: list[SourceOut] = Field(description="Only the sources that voted, by name.")
 
 
 class ItemIn(_In):
@@ -66,6 +98,11 @@ class ItemIn(_In):
     confidence: Annotated[float | None, Field(ge=0, le=1)] = None
     votes: dict[str, SmallInt | None] = Field(default_factory=dict)
     judge_rationale: str | None = None
+    suggestion_source: Literal["label_model", "end_model", "stacked", "crowdlab"] | None = None
+    label_model_label: SmallInt | None = None
+    label_model_confidence: Annotated[float | None, Field(ge=0, le=1)] = None
+    end_model_label: SmallInt | None = None
+    end_model_confidence: Annotated[float | None, Field(ge=0, le=1)] = None
 
 
 class ItemsIn(_In):

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from hitl_triage.store.evidence import SourceAccuracy
 from hitl_triage.store.models import (
     GOLD_ROUTE,
     Assignment,
@@ -47,20 +49,30 @@ class TaskView:
     judge_rationale: str | None
     round: int
     expires_at: datetime | None = None
+    # {"source": "end_model", "label_model": [label, confidence], "end_model": [...]}, keys optional
+    models: dict[str, Any] = field(default_factory=dict)
+    # per source that voted: its accuracy on settled human labels (filled by ReviewStore.next_task)
+    source_accuracy: dict[str, SourceAccuracy] = field(default_factory=dict)
 
 
-def view(task: Task, item: Item, expires_at: datetime | None = None) -> TaskView:
-    votes = json.loads(task.votes or "{}")
+def view(task: Task, item: Item, expires_at: datetime | None = None, *, blind_audit: bool = False) -> TaskView:
+    """The task as a reviewer sees it. With ``blind_audit``, an audit task shows no evidence
+    (no suggestion, confidence, votes, rationale or model guesses), so its answer is not
+    anchored; it then looks like a review item that has no evidence."""
+    if blind_audit and task.route == "audit":
+        return TaskView(task_id=task.id, item_id=item.id, text=item.text, suggested=None, confidence=None, votes={},
+                        judge_rationale=None, round=task.round, expires_at=expires_at)
     return TaskView(
         task_id=task.id,
         item_id=item.id,
         text=item.text,
         suggested=task.suggested,
         confidence=task.confidence,
-        votes=votes,
+        votes=json.loads(task.votes or "{}"),
         judge_rationale=task.judge_rationale,
         round=task.round,
         expires_at=expires_at,
+        models=json.loads(task.models or "{}"),
     )
 
 
@@ -114,7 +126,7 @@ def lock_task(session: Session, task_id: int) -> Task | None:
     return session.scalar(select(Task).where(Task.id == task_id).with_for_update())
 
 
-def _take(session: Session, task: Task, reviewer_id: int, now: datetime, lease: timedelta) -> TaskView:
+def _take(session: Session, task: Task, reviewer_id: int, now: datetime, lease: timedelta, blind_audit: bool) -> TaskView:
     row = session.scalar(
         select(Assignment).where(Assignment.task_id == task.id, Assignment.reviewer_id == reviewer_id)
     )
@@ -125,7 +137,7 @@ def _take(session: Session, task: Task, reviewer_id: int, now: datetime, lease: 
     session.flush()
     item = session.get(Item, task.item_id)
     assert item is not None  # tasks reference items by foreign key
-    return view(task, item, row.expires_at)
+    return view(task, item, row.expires_at, blind_audit=blind_audit)
 
 
 def serve_gold_now(reviewer_name: str, n_served: int, rate: float) -> bool:
@@ -145,10 +157,14 @@ def claim(
     lease: timedelta,
     gold_rate: float,
     skip_locked: bool,
+    exclude: frozenset[int] = frozenset(),
+    blind_audit: bool = False,
 ) -> TaskView | None:
     """The reviewer's current task: the one they hold, else a gold item (at ``gold_rate``),
     else the open task with free slots that comes first (round ascending, priority descending).
-    Returns None when nothing is left for this reviewer."""
+    Tasks in ``exclude`` are passed over (and held ones stay held): the review screen asks for
+    the task after the ones it already shows, holds in its prefetch buffer or has answers for
+    that are still on their way. Returns None when nothing is left for this reviewer."""
     now = utcnow()
     held = session.scalars(
         select(Assignment)
@@ -156,6 +172,8 @@ def claim(
         .order_by(Assignment.assigned_at.desc(), Assignment.id.desc())
     ).all()
     for row in held:
+        if row.task_id in exclude:
+            continue
         task = session.get(Task, row.task_id)
         assert task is not None  # assignments reference tasks by foreign key
         if task.status != "open":  # adjudicated meanwhile: nothing left to do here
@@ -164,11 +182,11 @@ def claim(
         if row.expires_at - now > lease / 2:  # well within its lease: no write needed
             item = session.get(Item, task.item_id)
             assert item is not None
-            return view(task, item, row.expires_at)
+            return view(task, item, row.expires_at, blind_audit=blind_audit)
         task = lock_task(session, row.task_id)
         assert task is not None
         if row.expires_at > now or slot_free(session, task.id, task.overlap, now):
-            return _take(session, task, reviewer_id, now, lease)
+            return _take(session, task, reviewer_id, now, lease, blind_audit)
         row.state = "released"
     n_served = 0
     if gold_rate > 0:
@@ -180,16 +198,16 @@ def claim(
     if serve_gold_now(reviewer_name, int(n_served or 0), gold_rate):
         gold = session.scalar(
             select(Task)
-            .where(Task.route == GOLD_ROUTE, _not_mine(reviewer_id))
+            .where(Task.route == GOLD_ROUTE, _not_mine(reviewer_id), Task.id.not_in(exclude))
             .order_by(Task.id)
             .limit(1)
         )
         if gold is not None:
-            return _take(session, gold, reviewer_id, now, lease)
+            return _take(session, gold, reviewer_id, now, lease, blind_audit)
     while True:
         query = (
             select(Task.id)
-            .where(claimable(reviewer_id, now))
+            .where(claimable(reviewer_id, now), Task.id.not_in(exclude))
             .order_by(Task.round, Task.priority.desc(), Task.id)
             .limit(_CANDIDATES)
         )
@@ -202,6 +220,6 @@ def claim(
             task = session.get(Task, task_id)
             assert task is not None
             if task.status == "open" and slot_free(session, task_id, task.overlap, now):
-                return _take(session, task, reviewer_id, now, lease)
+                return _take(session, task, reviewer_id, now, lease, blind_audit)
 
 

@@ -33,7 +33,13 @@ OPTIONAL: dict[str, Any] = {
     "confidence": None,
     "votes": "{}",
     "judge_rationale": None,
+    "suggestion_source": None,
+    "label_model_label": None,
+    "label_model_confidence": None,
+    "end_model_label": None,
+    "end_model_confidence": None,
 }
+SUGGESTION_SOURCES = ("label_model", "end_model", "stacked", "crowdlab")
 GOLD_OVERLAP = 1_000_000  # every reviewer may answer a gold item once
 INT_MAX = 2**31 - 1  # integer columns are 32-bit on PostgreSQL
 DEFAULT_MAX_CHARS = 100_000
@@ -78,6 +84,26 @@ def check_text(item_id: str, field: str, value: Any, max_chars: int) -> None:
         )
 
 
+def _models(raw: dict[str, Any], item_id: str, n_classes: int) -> str | None:
+    """The ``models`` JSON of a task: where its suggestion comes from and both models' guesses."""
+    out: dict[str, Any] = {}
+    source = raw["suggestion_source"]
+    if source is not None:
+        if source not in SUGGESTION_SOURCES:
+            raise IntakeError(f"item {item_id!r}: suggestion_source must be one of {list(SUGGESTION_SOURCES)} or null, got {source!r}")
+        out["source"] = source
+    for model in ("label_model", "end_model"):
+        label, confidence = raw[f"{model}_label"], raw[f"{model}_confidence"]
+        if label is None:
+            continue
+        if not 0 <= int(label) < n_classes:
+            raise IntakeError(f"item {item_id!r}: {model}_label must be a class index in [0, {n_classes}) or null, got {label!r}")
+        if confidence is not None and (math.isnan(confidence) or not 0.0 <= confidence <= 1.0):
+            raise IntakeError(f"item {item_id!r}: {model}_confidence must be in [0, 1] or null, got {confidence!r}")
+        out[model] = [int(label), None if confidence is None else float(confidence)]
+    return json.dumps(out, sort_keys=True) if out else None
+
+
 def _row(raw: dict[str, Any], n_classes: int, max_chars: int) -> dict[str, Any]:
     item_id = raw["id"]
     if not isinstance(item_id, str) or not item_id or len(item_id) > 256:
@@ -108,6 +134,7 @@ def _row(raw: dict[str, Any], n_classes: int, max_chars: int) -> dict[str, Any]:
         "confidence": None if confidence is None else float(confidence),
         "votes": _parse_votes(raw["votes"], item_id, n_classes),
         "judge_rationale": raw["judge_rationale"],
+        "models": _models(raw, item_id, n_classes),
     }
 
 
@@ -171,6 +198,7 @@ def enqueue_frame(
                 confidence=r["confidence"],
                 votes=r["votes"],
                 judge_rationale=r["judge_rationale"],
+                models=r["models"],
                 overlap=overlap.for_route(r["route"]),
                 status="open",
                 created_at=now,
@@ -222,6 +250,7 @@ def add_gold(
                 confidence=latest.confidence if latest else None,
                 votes=latest.votes if latest else "{}",
                 judge_rationale=latest.judge_rationale if latest else None,
+                models=latest.models if latest else None,
                 overlap=GOLD_OVERLAP,
                 status="open",
                 created_at=utcnow(),

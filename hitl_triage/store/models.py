@@ -108,6 +108,9 @@ class Task(Base):
     confidence: Mapped[float | None] = mapped_column(Float)
     votes: Mapped[str] = mapped_column(Text, default="{}")
     judge_rationale: Mapped[str | None] = mapped_column(Text)
+    # JSON: {"source": posterior that suggested, "label_model": [label, confidence],
+    # "end_model": [label, confidence]} (keys optional), or null
+    models: Mapped[str | None] = mapped_column(Text)
     overlap: Mapped[int] = mapped_column(Integer, default=1)
     status: Mapped[str] = mapped_column(String(16), default="open")
     final_label: Mapped[int | None] = mapped_column(Integer)

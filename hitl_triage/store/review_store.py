@@ -8,10 +8,11 @@ and returns plain values (dataclasses, polars frames) and never leaks ORM object
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 
@@ -20,11 +21,12 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from hitl_triage.store import accounts, claims, submissions
+from hitl_triage.store import accounts, claims, evidence, submissions
 from hitl_triage.store.accounts import NewCredentials, ReviewerInfo
 from hitl_triage.store.claims import TaskView
 from hitl_triage.store.db import default_sqlite_url, is_postgres, make_engine, upgrade
 from hitl_triage.store.errors import AnswerError, ReviewerError, StoreError, TaskNotFoundError
+from hitl_triage.store.evidence import SourceAccuracy
 from hitl_triage.store.intake import enqueue_frame
 from hitl_triage.store.models import GOLD_ROUTE, Answer, Reviewer, Round, Task, iso, utcnow
 from hitl_triage.store.submissions import SubmitResult
@@ -90,6 +92,7 @@ class ReviewStore:
         # SQLite has one writer at a time: queue this process's writers on a lock instead of
         # letting them poll SQLite's busy handler (which sleeps up to 100 ms between tries).
         self._write_lock = contextlib.nullcontext() if self._skip_locked else threading.Lock()
+        self._accuracy_cache: tuple[tuple[int, str], dict[str, SourceAccuracy]] | None = None
 
     # -- transactions -------------------------------------------------------------------
     def write(self, fn: Callable[[Session], T]) -> T:
@@ -128,8 +131,11 @@ class ReviewStore:
         ``items`` columns: ``id`` (str), ``text`` (str|null), ``route`` ("review"|"audit"),
         ``round`` (int >= 0), ``priority`` (float, higher first), ``suggested`` (class index or
         null), ``confidence`` (float in [0, 1] or null), ``votes`` (JSON object: source name →
-        class index, or null / -1 for abstain), ``judge_rationale`` (str|null). Only ``id``,
-        ``route`` and ``round`` are required.
+        class index, or null / -1 for abstain), ``judge_rationale`` (str|null),
+        ``suggestion_source`` (the posterior that suggested: "label_model", "end_model",
+        "stacked", "crowdlab", or null), ``label_model_label`` / ``end_model_label`` (class
+        index or null) with ``label_model_confidence`` / ``end_model_confidence`` (in [0, 1]
+        or null). Only ``id``, ``route`` and ``round`` are required.
 
         ``text`` and ``judge_rationale`` have at most ``review.max_item_chars`` characters.
 
@@ -274,9 +280,12 @@ class ReviewStore:
         self.write(lambda s: accounts.close_session(s, cookie))
 
     # -- reviewing ------------------------------------------------------------------------
-    def next_task(self, reviewer: ReviewerInfo) -> TaskView | None:
-        """The reviewer's current task (claimed for ``lease_minutes``), or None if done."""
-        return self.write(
+    def next_task(self, reviewer: ReviewerInfo, *, exclude: Iterable[int] = ()) -> TaskView | None:
+        """The reviewer's current task (claimed for ``lease_minutes``), or None if done.
+        ``exclude``: task ids to pass over (the ones a client already shows or holds), so a
+        client can claim the task after its current one ahead of time."""
+        skip = frozenset(int(t) for t in exclude)
+        task = self.write(
             lambda s: claims.claim(
                 s,
                 reviewer_id=reviewer.id,
@@ -284,8 +293,30 @@ class ReviewStore:
                 lease=self.lease,
                 gold_rate=self.settings.gold_rate,
                 skip_locked=self._skip_locked,
+                exclude=skip,
+                blind_audit=self.settings.blind_audit,
             )
         )
+        if task is None or not task.votes:
+            return task
+        table = self.source_accuracy()
+        voted = {s: table.get(s, SourceAccuracy(0, 0)) for s, v in task.votes.items() if v is not None}
+        return dataclasses.replace(task, source_accuracy=voted)
+
+    def source_accuracy(self) -> dict[str, SourceAccuracy]:
+        """Each source's accuracy on the human labels settled so far (``store.evidence``);
+        recomputed only when a task has settled, reopened or been adjudicated since."""
+
+        def run(s: Session) -> dict[str, SourceAccuracy]:
+            key = evidence.settled_key(s)
+            cached = self._accuracy_cache
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            table = evidence.source_accuracy(s)
+            self._accuracy_cache = (key, table)
+            return table
+
+        return self.read(run)
 
     def submit(
         self,

@@ -50,7 +50,7 @@ def test_push_answer_retry_and_pull(site: Site):
     assert site.push([_item(0)]) == 0  # idempotent per (id, round)
     with site.api("ann") as http:
         task = http.get("/api/v1/tasks/next").json()
-        assert task["item_id"] == "api-audit-2" and task["suggested_name"] == "spam"
+        assert task["item_id"] == "api-audit-2" and task["suggested_name"] is None and task["votes"] == {}  # blind audit
         assert "route" not in task  # audit items look like review items
         body = {"id": str(uuid.uuid4()), "task_id": task["task_id"], "kind": "label", "label": 0}
         first = http.post("/api/v1/answers", json=body)
@@ -160,3 +160,18 @@ def test_pages_send_a_strict_content_security_policy(site: Site):
     response = httpx.get(f"{site.base}/login")
     assert "script-src 'self'" in response.headers["content-security-policy"]
     assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_next_task_with_exclude_claims_ahead(site: Site):
+    """A client prefetches: ``exclude`` passes over the tasks it holds, and each is still its."""
+    site.push([_item(i, route="review", round=7, id=f"ahead-{i}") for i in range(3)])
+    with site.api("bob") as http:
+        first = http.get("/api/v1/tasks/next").json()
+        assert http.get("/api/v1/tasks/next").json()["task_id"] == first["task_id"]  # the held one
+        second = http.get("/api/v1/tasks/next", params={"exclude": [first["task_id"]]}).json()
+        assert second["task_id"] != first["task_id"]
+        assert [s["text"] for s in second["text_segments"]] == [second["text"]]
+        for task in (second, first):  # both claims are live: answers to either are accepted
+            answer = http.post("/api/v1/answers", json={"id": str(uuid.uuid4()), "task_id": task["task_id"], "label": 0})
+            assert answer.status_code == 201, answer.text
+        assert http.get("/api/v1/tasks/next", params={"exclude": [2**40]}).status_code == 422

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from hitl_triage.store.models import Answer
 from tests.review.conftest import PASSWORDS, Site, start_site
-from tests.review.test_browser import CHROMIUM, browser, keyboard_login, press  # noqa: F401  (fixture)
+from tests.review.test_browser import CHROMIUM, browser, keyboard_login, press, settle  # noqa: F401  (fixture)
 
 pytestmark = [
     pytest.mark.browser,
@@ -50,14 +50,23 @@ def test_bidi_overrides_and_zero_width_characters_are_visible(browser, xsite: Si
 
 def test_a_forged_task_id_in_the_form_is_refused(browser, xsite: Site):  # noqa: F811
     ann = keyboard_login(browser, xsite, "ann")
-    bob = keyboard_login(browser, xsite, "bob")
+    no_js = browser.new_context(java_script_enabled=False)  # the forms themselves (the fallback)
+    bob = keyboard_login(browser, xsite, "bob", context=no_js, js=False)
     anns_task = ann.get_attribute("#item", "data-task-id")
     assert bob.get_attribute("#item", "data-task-id") != anns_task
     # bob edits the task id in his answer form and submits it
     bob.evaluate("id => { document.querySelector('#answer-form input[name=task_id]').value = id; }", anns_task)
     with bob.expect_navigation():
-        bob.keyboard.press("1")
+        bob.click("#answer-form button[name=label][value='0']")
     assert f"task {anns_task} is not claimed by you" in bob.inner_text("#notice")
+    # the same through the page's client (the JSON API): refused, said on the page, not stored
+    bob_js = keyboard_login(browser, xsite, "bob")
+    status = bob_js.evaluate("""async ([id, token]) => (await fetch("/api/v1/answers", {method: "POST",
+        headers: {"Content-Type": "application/json", "X-CSRF-Token": token},
+        body: JSON.stringify({id: "forged", task_id: Number(id), label: 0})})).status""", [anns_task, bob_js.get_attribute("#review", "data-csrf")])
+    assert status == 403
+    bob_js.close()
+    no_js.close()
     with xsite.store() as store:
         n_answers = store.read(lambda s: s.scalar(select(func.count(Answer.id))))
     assert n_answers == 0
@@ -70,13 +79,14 @@ def test_a_flag_stays_for_the_admin_until_resolved(browser, xsite: Site):  # noq
     item = ann.get_attribute("#item", "data-item-id")
     ann.keyboard.press("f")
     ann.keyboard.type("looks like phishing")
-    with ann.expect_navigation():
-        ann.keyboard.press("Enter")
+    press(ann, "Enter")
+    settle(ann)
     ann.close()
     bob = keyboard_login(browser, xsite, "bob")
     while bob.get_attribute("#item", "data-item-id") != item:  # bob answers until he gets it
         press(bob, "1")
     press(bob, "2")  # the other reviewer's label settles the item
+    settle(bob)
     bob.close()
     admin = keyboard_login(browser, xsite, "boss")
     admin.goto(f"{xsite.base}/admin/disputes")
@@ -117,12 +127,17 @@ def test_oversized_bodies_and_huge_integers_are_refused(browser, xsite: Site):  
         return [big.status, huge.status];
     }""", token)
     assert statuses == [413, 422]
-    # the review form with an absurd task id typed in
+    page.close()
+    # the review form (no script) with an absurd task id typed in (on an item of its own: the
+    # other items are held by the earlier pages' prefetch)
+    xsite.push([{"id": "huge-int", "text": "one more", "route": "review", "round": 0}])
+    no_js = browser.new_context(java_script_enabled=False)
+    page = keyboard_login(browser, xsite, "bob", context=no_js, js=False)
     page.evaluate("() => { document.querySelector('#answer-form input[name=task_id]').value = '1' + '0'.repeat(30); }")
     with page.expect_navigation() as nav:
-        page.keyboard.press("1")
+        page.click("#answer-form button[name=label][value='0']")
     assert nav.value.status == 422
-    page.close()
+    no_js.close()
 
 
 @pytest.fixture(scope="module")

@@ -61,3 +61,36 @@ def test_reviewers_see_the_judges_rationale_and_export_needs_no_apply(synthetic_
         assert "judge" in task.votes
     result = run_export(config)  # the round loop saved the votes; no separate `apply` needed
     assert result.n_rows == n
+
+
+def test_the_store_gets_both_models_guesses_and_audit_items_are_blind(synthetic_task: Path) -> None:
+    import json
+
+    from sqlalchemy import select
+
+    from hitl_triage.store.models import Task
+
+    config = load_config(synthetic_task)
+    assert run_rounds(config).status == "waiting"
+    gold = dict(pl.read_csv(synthetic_task.parent / "items.csv").select("id", "gold").iter_rows())
+    with store_module.open_store(config) as store:
+        rows = store.read(lambda s: s.execute(select(Task.route, Task.models, Task.votes)).all())
+        models = [json.loads(m) for _r, m, _v in rows]
+        assert all(m["source"] in ("label_model", "end_model", "stacked", "crowdlab") for m in models)
+        assert all({"label_model", "end_model"} <= set(m) for m in models)
+        routes = {route for route, _m, _v in rows}
+        store.add_reviewer("alice")
+        alice = store.reviewer("alice")
+        seen = {"review": 0, "audit": 0}
+        route_of = store.read(lambda s: dict(s.execute(select(Task.id, Task.route)).all()))
+        while (task := store.next_task(alice)) is not None:
+            route = route_of[task.task_id]
+            seen[route] += 1
+            if route == "audit":  # blind by default: nothing to anchor on
+                assert (task.suggested, task.confidence, task.votes, task.judge_rationale, task.models) == (None, None, {}, None, {})
+            else:
+                assert task.suggested is not None and task.models
+            store.submit(alice, answer_id=f"a{task.task_id}", task_id=task.task_id, kind="label", label=int(gold[task.item_id]))
+        assert {r for r, n in seen.items() if n} == routes
+        accuracy = store.source_accuracy()
+        assert accuracy and all(0 <= a.correct <= a.n for a in accuracy.values())
