@@ -32,10 +32,13 @@ import polars as pl
 import yaml
 from sqlalchemy import func, select
 
-from hitl_triage.config import load_config
-from hitl_triage.review.loadtest import background_server
-from hitl_triage.store import open_store
-from hitl_triage.store.models import Answer, Reviewer
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the test server helper lives with the tests (tests/review/loadgen.py)
+
+from hitl_triage.config import load_config  # noqa: E402
+from hitl_triage.store import open_store  # noqa: E402
+from hitl_triage.store.models import Answer, Reviewer  # noqa: E402
+from tests.review.loadgen import background_server  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
