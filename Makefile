@@ -18,7 +18,7 @@ CHROMIUM_BIN ?= /usr/bin/chromium
 PG_GLOB      ?= /usr/lib/postgresql/*/bin/initdb
 APT_GET      ?= apt-get
 
-.PHONY: demo test lint bench clean-venv
+.PHONY: demo test test-long lint bench clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,7 +59,11 @@ demo: $(CORE)
 	$(BIN)/hitl-triage demo $(CONFIG)
 
 test: $(FULL) $(SYSPKG)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not long"
+
+# the property grid of every development set x budget (about an hour on 2 cores)
+test-long: $(FULL) $(SYSPKG)
+	$(BIN)/python -m pytest -q -m long
 
 lint: $(FULL)
 	$(BIN)/ruff check hitl_triage labeling_functions tests bench
