@@ -119,7 +119,10 @@ def test_init_from_wrench_youtube_then_label(tmp_path: Path, monkeypatch: pytest
     votes = pl.read_parquet(tmp_path / "runs" / "yt" / "votes.parquet")
     assert votes.height == 1686 and "keyword_subscribe" in votes.columns
     accuracy = float(out.split("(scoring only):")[1].split()[0])
-    assert accuracy == pytest.approx(0.751, abs=0.02)  # snorkel LabelModel reference figure
+    # init writes majority vote (more accurate than snorkel's LabelModel on every shared WRENCH
+    # set): the data README's reference figure for youtube is 0.790
+    assert "kind: majority" in config.read_text()
+    assert accuracy == pytest.approx(0.790, abs=0.005)
 
 
 def test_bundled_demo_runs(tmp_path: Path) -> None:

@@ -31,14 +31,15 @@ def test_a_retracted_label_is_not_what_the_round_loop_learns(synthetic_task: Pat
         store.add_reviewer("alice")
         store.add_reviewer("root", role="admin")
         round0 = _answer_all(store, store.reviewer("alice"), gold)
-    second = run_rounds(config)  # the answers come in; round 1 is routed
-    assert second.status == "waiting" and "round 1" in second.message
+    # the answers come in; stop before routing round 1, so round 0 is still the open round in
+    # which reviewers may undo and relabel (a finished round only changes by adjudication)
+    second = run_rounds(config, max_new_rounds=0)
+    assert second.status == "stopped" and "round 1" in second.message
     undone, relabeled, adjudicated = sorted(round0)[:3]
     assert set(load_answers(config.out_dir)["id"]) >= {undone, relabeled, adjudicated}
 
     with store_module.open_store(config) as store:
         alice, root = store.reviewer("alice"), store.reviewer("root")
-        _answer_all(store, alice, gold)  # round 1's items
         store.undo(alice, round0[undone][0])
         store.edit(alice, answer_id=round0[relabeled][0], new_answer_id="relabel-1", label=1 - gold[relabeled])
         store.adjudicate(root, task_id=round0[adjudicated][1], label=1 - gold[adjudicated])
@@ -47,8 +48,8 @@ def test_a_retracted_label_is_not_what_the_round_loop_learns(synthetic_task: Pat
     other.write_text(json.dumps({"id": adjudicated, "label": gold[adjudicated], "reviewer": "bob"}) + "\n")
     import_answers(config, other)
 
-    third = run_rounds(config)  # syncs the store, completes round 1, routes round 2
-    assert third.status == "waiting" and "round 2" in third.message
+    third = run_rounds(config)  # syncs the store (retractions honoured), routes round 1
+    assert third.status == "waiting" and "round 1" in third.message
     live = load_answers(config.out_dir)
     assert undone not in set(live["id"])
     assert live.filter(pl.col("id") == relabeled)["label"].to_list() == [1 - gold[relabeled]]
