@@ -184,6 +184,14 @@ class TriageConfig(_Section):
         "of the audit items (at least the fewest that could pass), so that a single confident "
         "error among the very top items does not block every looser threshold.",
     )
+    per_class_thresholds: bool = Field(
+        default=False,
+        description="One accept threshold per predicted class, each calibrated at delta / k on "
+        "the audit items of that class: every class's accepted error is <= alpha (the default "
+        "single threshold bounds only the mix). Needs about k times more audit labels and "
+        "accepted less in total in the Monte-Carlo of docs/rounds.md; use it when each class "
+        "must be clean on its own (a rare class, say).",
+    )
     strong_source_accuracy: Annotated[float, Field(gt=0.5, le=1.0)] = Field(
         default=0.9,
         description="A source is strong when its accuracy on human-labeled items is at least "
