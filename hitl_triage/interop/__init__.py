@@ -15,7 +15,13 @@ from hitl_triage.interop.files import (
     load_queue,
     read_foreign_answers,
 )
-from hitl_triage.interop.queue import Checker, ForeignAnswers, InteropError, ReviewQueue, build_queue
+from hitl_triage.interop.queue import (
+    Checker,
+    ForeignAnswers,
+    InteropError,
+    ReviewQueue,
+    build_queue,
+)
 
 __all__ = [
     "FORMATS",

@@ -23,7 +23,16 @@ import re
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from hitl_triage.interop.queue import LABEL, TEXT, Checker, ForeignAnswers, InteropError, ReviewQueue, now_utc, record_where
+from hitl_triage.interop.queue import (
+    LABEL,
+    TEXT,
+    Checker,
+    ForeignAnswers,
+    InteropError,
+    ReviewQueue,
+    now_utc,
+    record_where,
+)
 
 if TYPE_CHECKING:
     import argilla as rg

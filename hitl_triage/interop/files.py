@@ -27,7 +27,13 @@ from hitl_triage.config import TaskConfig
 from hitl_triage.interop import argilla as argilla_format
 from hitl_triage.interop.labelstudio import from_labelstudio, labeling_config, to_labelstudio
 from hitl_triage.interop.prodigy import from_prodigy, to_prodigy
-from hitl_triage.interop.queue import Checker, ForeignAnswers, InteropError, ReviewQueue, build_queue
+from hitl_triage.interop.queue import (
+    Checker,
+    ForeignAnswers,
+    InteropError,
+    ReviewQueue,
+    build_queue,
+)
 from hitl_triage.round_state import ROUNDS_DIR
 from hitl_triage.rundir import write_json, write_jsonl, write_text
 

@@ -20,7 +20,14 @@ from __future__ import annotations
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from hitl_triage.interop.queue import LABEL, TEXT, Checker, ForeignAnswers, ReviewQueue, record_where
+from hitl_triage.interop.queue import (
+    LABEL,
+    TEXT,
+    Checker,
+    ForeignAnswers,
+    ReviewQueue,
+    record_where,
+)
 
 __all__ = ["from_labelstudio", "labeling_config", "to_labelstudio"]
 

@@ -97,7 +97,7 @@ def build_queue(requests: pl.DataFrame, votes: pl.DataFrame, *, label_names: lis
     """
     frame = requests.sort(["round", pl.col("id").hash(seed=7)])
     sources = [c for c in votes.columns if c != "id"]
-    joined = frame.select("id").join(votes, on="id", how="left")
+    joined = frame.select("id").join(votes, on="id", how="left", maintain_order="left")
     L = (joined.select([pl.col(c).fill_null(ABSTAIN) for c in sources]).to_numpy().astype(np.int8)
          if sources else np.empty((frame.height, 0), np.int8))
     names = {name: i for i, name in enumerate(label_names)}

@@ -46,12 +46,17 @@ def routed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def routed(routed_template: Path, tmp_path: Path) -> Callable[[], tuple[Path, TaskConfig]]:
-    """A fresh copy of the routed task folder: ``(config path, config)``."""
-    def copy() -> tuple[Path, TaskConfig]:
+def routed(routed_template: Path, tmp_path: Path) -> Callable[..., tuple[Path, TaskConfig]]:
+    """A fresh copy of the routed task folder: ``(config path, config)``; ``blind_audit=False``
+    sets ``review.blind_audit`` off (a review setting: the rounds stay valid)."""
+    def copy(*, blind_audit: bool = True) -> tuple[Path, TaskConfig]:
         root = tmp_path / "task"
         shutil.copytree(routed_template, root)
         path = root / "task.yaml"
+        if not blind_audit:
+            config = yaml.safe_load(path.read_text())
+            config["review"] = {"blind_audit": False}
+            path.write_text(yaml.safe_dump(config))
         return path, load_config(path)
 
     return copy

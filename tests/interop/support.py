@@ -55,5 +55,13 @@ def assert_round_loop_sees(config: TaskConfig, expected: dict[str, str], reviewe
     assert not set(asked) & set(expected)
 
 
+def source_votes(config: TaskConfig) -> dict[str, dict[str, str]]:
+    """Item id -> ``{source: class name}`` of the sources that voted (``votes.parquet``)."""
+    votes = pl.read_parquet(config.out_dir / "votes.parquet")
+    names = [c for c in votes.columns if c != "id"]
+    return {row["id"]: {s: config.label_names[row[s]] for s in names if row[s] >= 0}
+            for row in votes.iter_rows(named=True)}
+
+
 def read_json(path: Path) -> object:
     return json.loads(path.read_text(encoding="utf-8"))

@@ -13,15 +13,16 @@ from pathlib import Path
 import pytest
 
 from hitl_triage.config import TaskConfig
+from hitl_triage.interop.argilla import metadata_name
 
-from .support import asked_in_round_0, assert_round_loop_sees, cli, read_json
+from .support import asked_in_round_0, assert_round_loop_sees, cli, read_json, source_votes
 
 rg = pytest.importorskip("argilla", reason="the argilla SDK is in the dev and interop extras")
 
 
 def test_export_answer_import_and_the_round_loop_sees_the_labels(
-        routed: Callable[[], tuple[Path, TaskConfig]], gold: dict[str, str], tmp_path: Path) -> None:
-    config_path, config = routed()
+        routed: Callable[..., tuple[Path, TaskConfig]], gold: dict[str, str], tmp_path: Path) -> None:
+    config_path, config = routed(blind_audit=False)  # every record shows its evidence
     out = tmp_path / "argilla_queue"
     cli("answers", "export", str(config_path), "--format", "argilla", "--out", str(out))
     settings = read_json(out / ".argilla" / "settings.json")
@@ -40,14 +41,14 @@ def test_export_answer_import_and_the_round_loop_sees_the_labels(
     records = [rg.Record.from_dict(r) for r in read_json(out / "records.json")]
     asked = asked_in_round_0(config)
     assert sorted(r.id for r in records) == sorted(asked)
-    suggested = [r for r in records if len(r.suggestions)]
-    assert suggested and len(suggested) < len(records)  # blind audit records carry no suggestion
-    for record in suggested:
+    expected = source_votes(config)
+    for record in records:
         suggestion = record.suggestions["label"]
         assert suggestion.value in config.label_names and 0.0 <= suggestion.score <= 1.0
         assert suggestion.agent == "label_model"
-        assert set(record.metadata) <= {"task", *votes}
-    assert any(set(r.metadata) - {"task"} for r in suggested)
+        assert record.metadata == {"task": config.task, **{metadata_name(s): label
+                                                           for s, label in expected[record.id].items()}}
+    assert any(len(r.metadata) > 1 for r in records)
 
     # two annotators answer in Argilla; one discards a record (no label); the dataset is
     # written back with to_disk (records.json: Record.to_dict() of each record)

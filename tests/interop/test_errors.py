@@ -55,7 +55,7 @@ def test_labelstudio_unknown_id_and_two_choices_and_bad_json(tmp_path: Path) -> 
         read_foreign_answers(path, "labelstudio", _check(path))
     path = tmp_path / "broken.json"
     path.write_text('[\n  {"data": {"id": "a1"},\n  "annotations": [}\n]')
-    with pytest.raises(InteropError, match=re.escape(f"{path}: line 3, column 20: not valid JSON")):
+    with pytest.raises(InteropError, match=re.escape(f"{path}: line 3, column 19: not valid JSON: Expecting value")):
         read_foreign_answers(path, "labelstudio", _check(path))
     path = _ls(tmp_path / "min.json", {"a1": "ham"})
     with pytest.raises(InteropError, match="field 'tasks': expected a JSON list of tasks"):
@@ -90,16 +90,16 @@ def test_prodigy_bad_json_line_unknown_id_and_bad_answer(tmp_path: Path) -> None
                                                      "['accept', 'reject', 'ignore'], got 'maybe'")):
         read_foreign_answers(path, "prodigy", _check(path))
     path.write_text(json.dumps({k: v for k, v in good.items() if k != "answer"}) + "\n")
-    with pytest.raises(InteropError, match="field 'answer'.*got None.*prodigy db-out"):
+    with pytest.raises(InteropError, match=r"field 'answer'.*got None.*prodigy db-out"):
         read_foreign_answers(path, "prodigy", _check(path))
     path.write_text(json.dumps({**good, "accept": ["eggs"]}) + "\n")
-    with pytest.raises(InteropError, match="line 1 \\(id 'a1'\\): field 'accept': 'eggs' is not a class"):
+    with pytest.raises(InteropError, match=re.escape("line 1 (id 'a1'): field 'accept': 'eggs' is not a class")):
         read_foreign_answers(path, "prodigy", _check(path))
     path.write_text(json.dumps({**good, "accept": ["ham", "spam"]}) + "\n")
     with pytest.raises(InteropError, match="field 'accept': expected exactly one chosen option"):
         read_foreign_answers(path, "prodigy", _check(path))
     path.write_text(json.dumps({**good, "meta": {"id": "a1", "task": "other"}}) + "\n")
-    with pytest.raises(InteropError, match="field 'meta.task': 'other' is another task's record"):
+    with pytest.raises(InteropError, match=re.escape("field 'meta.task': 'other' is another task's record")):
         read_foreign_answers(path, "prodigy", _check(path))
 
 
@@ -134,7 +134,7 @@ def test_argilla_malformed_record_unknown_label_and_id(tmp_path: Path) -> None:
     with pytest.raises(InteropError, match=re.escape("record 2 (id 'a1'): field 'responses': Argilla cannot read")):
         read_foreign_answers(path, "argilla", _check(path))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InteropError, match="empty: no records.json in this folder"):
+    with pytest.raises(InteropError, match=re.escape("empty: no records.json in this folder")):
         read_foreign_answers(tmp_path / "empty", "argilla", _check(path))
 
 

@@ -14,7 +14,14 @@ import pytest
 from hitl_triage.answers import load_answers
 from hitl_triage.config import TaskConfig
 
-from .support import asked_in_round_0, assert_round_loop_sees, cli, not_asked, read_json
+from .support import (
+    asked_in_round_0,
+    assert_round_loop_sees,
+    cli,
+    not_asked,
+    read_json,
+    source_votes,
+)
 
 
 def _annotation(label: str, annotator: int | dict, *, cancelled: bool = False, at: str = "2026-01-05T10:00:00.5Z") -> dict:
@@ -26,7 +33,7 @@ def _annotation(label: str, annotator: int | dict, *, cancelled: bool = False, a
 
 
 def test_export_answer_import_and_the_round_loop_sees_the_labels(
-        routed: Callable[[], tuple[Path, TaskConfig]], gold: dict[str, str], tmp_path: Path) -> None:
+        routed: Callable[..., tuple[Path, TaskConfig]], gold: dict[str, str], tmp_path: Path) -> None:
     config_path, config = routed()
     out = tmp_path / "tasks.json"
     printed = cli("answers", "export", str(config_path), "--format", "labelstudio", "--out", str(out))
@@ -49,8 +56,12 @@ def test_export_answer_import_and_the_round_loop_sees_the_labels(
         (result,) = prediction["result"]
         assert result["from_name"] == "label" and result["to_name"] == "text" and result["type"] == "choices"
         assert result["value"]["choices"][0] in config.label_names
-    assert any(task["data"]["votes"] for task in with_prediction)
-    assert not any(task["data"]["votes"] for task in tasks if "predictions" not in task)
+    # the sources' votes ride along in data (round 0 sends uncovered items to review, so
+    # there they are empty); blind audit items show none
+    votes = source_votes(config)
+    assert all(task["data"]["votes"] == votes[task["data"]["id"]] for task in with_prediction)
+    hidden = [task for task in tasks if "predictions" not in task]
+    assert not any(task["data"]["votes"] for task in hidden) and any(votes[t["data"]["id"]] for t in hidden)
 
     # the reviewers annotate in Label Studio; the export adds ids and annotations
     for n, task in enumerate(tasks, start=1):
@@ -76,7 +87,7 @@ def test_export_answer_import_and_the_round_loop_sees_the_labels(
 
 
 def test_an_unrouted_item_is_warned_about_and_held_back(
-        routed: Callable[[], tuple[Path, TaskConfig]], gold: dict[str, str], tmp_path: Path) -> None:
+        routed: Callable[..., tuple[Path, TaskConfig]], gold: dict[str, str], tmp_path: Path) -> None:
     config_path, config = routed()
     asked, other = asked_in_round_0(config)[0], not_asked(config)[0]
     tasks = [{"id": n, "data": {"text": "", "id": item, "task": config.task},
@@ -89,7 +100,7 @@ def test_an_unrouted_item_is_warned_about_and_held_back(
 
 
 def test_another_tasks_file_is_refused_and_nothing_is_written(
-        routed: Callable[[], tuple[Path, TaskConfig]], tmp_path: Path) -> None:
+        routed: Callable[..., tuple[Path, TaskConfig]], tmp_path: Path) -> None:
     config_path, config = routed()
     item = asked_in_round_0(config)[0]
     path = tmp_path / "export.json"
@@ -100,7 +111,7 @@ def test_another_tasks_file_is_refused_and_nothing_is_written(
 
 
 @pytest.mark.parametrize("fmt", ["labelstudio", "prodigy", "argilla", "csv"])
-def test_export_refuses_a_target_of_the_wrong_kind(routed: Callable[[], tuple[Path, TaskConfig]], tmp_path: Path,
+def test_export_refuses_a_target_of_the_wrong_kind(routed: Callable[..., tuple[Path, TaskConfig]], tmp_path: Path,
                                                    fmt: str) -> None:
     config_path, _ = routed()
     (tmp_path / "full").mkdir()

@@ -24,7 +24,7 @@ def _write(path: Path, rows: list[dict]) -> Path:
 
 
 def test_export_answer_import_and_the_round_loop_sees_the_labels(
-        routed: Callable[[], tuple[Path, TaskConfig]], gold: dict[str, str], tmp_path: Path) -> None:
+        routed: Callable[..., tuple[Path, TaskConfig]], gold: dict[str, str], tmp_path: Path) -> None:
     config_path, config = routed()
     out = tmp_path / "queue.jsonl"
     cli("answers", "export", str(config_path), "--format", "prodigy", "--out", str(out))
@@ -62,7 +62,7 @@ def test_export_answer_import_and_the_round_loop_sees_the_labels(
 
 
 def test_the_classification_interface_and_a_default_reviewer(
-        routed: Callable[[], tuple[Path, TaskConfig]], gold: dict[str, str], tmp_path: Path) -> None:
+        routed: Callable[..., tuple[Path, TaskConfig]], gold: dict[str, str], tmp_path: Path) -> None:
     config_path, config = routed()
     item = asked_in_round_0(config)[0]
     rows = [{"text": "", "label": gold[item], "answer": "accept", "meta": {"id": item}}]
