@@ -140,10 +140,11 @@ def answers_import(
 @answers_app.command("export")
 def answers_export(
     config_path: ConfigArg,
-    out: Annotated[Path, typer.Option(
-        help="Where to write the open items: .jsonl or .csv (table); a .json file (labelstudio), a .jsonl "
-        "file (prodigy), a new or empty folder (argilla).",
-    )] = Path("open_items.jsonl"),
+    out: Annotated[Path | None, typer.Option(
+        help="Where to write the open items: .jsonl or .csv (table; default open_items.jsonl), a .json file "
+        "(labelstudio; default open_items.json), a .jsonl file (prodigy; default open_items.jsonl), a new or "
+        "empty folder (argilla; default open_items_argilla).",
+    )] = None,
     file_format: Annotated[str, typer.Option(
         "--format",
         help="table (id, text, round, suggested, confidence; the default), labelstudio (tasks with "
@@ -153,6 +154,8 @@ def answers_export(
 ) -> None:
     """Write the routed items that still wait for an answer, for any annotation tool."""
     config = _config(config_path)
+    out = out or Path({"labelstudio": "open_items.json", "argilla": "open_items_argilla"}.get(file_format,
+                                                                                              "open_items.jsonl"))
     if file_format == "table":
         from hitl_triage.answers import export_requests
 

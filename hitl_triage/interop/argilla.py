@@ -56,7 +56,7 @@ def metadata_name(source: str) -> str:
     return "vote_" + _NAME.sub("_", source.lower())
 
 
-def _offline_client() -> Any:
+def offline_client() -> Any:
     """The SDK's settings classes take their API objects from a client when built (and else
     connect to a default server). This gives them those objects over an HTTP client that is
     never used: nothing here creates anything on a server."""
@@ -81,7 +81,7 @@ def to_argilla(queue: ReviewQueue, *, label_names: list[str], task: str) -> tupl
             raise InteropError(f"sources {other!r} and {source!r} both map to the Argilla metadata "
                                f"property {name!r}; rename one of them")
         names[source] = name
-    client = _offline_client()
+    client = offline_client()
     try:
         settings = rg.Settings(
             guidelines=f"hitl-triage review queue of the task {task!r}: choose the class of each text.",

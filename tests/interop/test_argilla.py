@@ -13,15 +13,17 @@ from pathlib import Path
 import pytest
 
 from hitl_triage.config import TaskConfig
-from hitl_triage.interop.argilla import metadata_name
+from hitl_triage.interop.argilla import metadata_name, offline_client
 
 from .support import asked_in_round_0, assert_round_loop_sees, cli, read_json, source_votes
 
 rg = pytest.importorskip("argilla", reason="the argilla SDK is in the dev and interop extras")
+from argilla._models import DatasetModel  # noqa: E402  (the model from_disk reads dataset.json with)
 
 
 def test_export_answer_import_and_the_round_loop_sees_the_labels(
-        routed: Callable[..., tuple[Path, TaskConfig]], gold: dict[str, str], tmp_path: Path) -> None:
+        routed: Callable[..., tuple[Path, TaskConfig]], gold: dict[str, str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     config_path, config = routed(blind_audit=False)  # every record shows its evidence
     out = tmp_path / "argilla_queue"
     cli("answers", "export", str(config_path), "--format", "argilla", "--out", str(out))
@@ -38,6 +40,15 @@ def test_export_answer_import_and_the_round_loop_sees_the_labels(
     assert votes and all(metadata[name] == {"type": "terms", "values": config.label_names,
                                             "visible_for_annotators": True} for name in votes)
 
+    # the SDK's own readers (what from_disk runs before it talks to a server) accept the folder;
+    # they want a default client even to parse settings, and no Argilla server can run here, so
+    # it is one whose HTTP client is never called
+    monkeypatch.setattr(rg.Argilla, "_default_client", offline_client())
+    parsed = rg.Settings.from_json(out / ".argilla" / "settings.json")
+    assert parsed.questions["label"].labels == config.label_names and parsed.fields["text"].name == "text"
+    assert sorted(m.name for m in parsed.metadata) == sorted(metadata)
+    assert DatasetModel(**read_json(out / ".argilla" / "dataset.json")).name == config.task
+    monkeypatch.undo()
     records = [rg.Record.from_dict(r) for r in read_json(out / "records.json")]
     asked = asked_in_round_0(config)
     assert sorted(r.id for r in records) == sorted(asked)
