@@ -23,7 +23,7 @@ from hitl_triage.schema import ABSTAIN
 
 TEXT = "text"
 LABEL = "label"
-ANSWERS_SCHEMA: dict[str, pl.DataType] = {
+FOREIGN_SCHEMA: dict[str, pl.DataType] = {
     "id": pl.String(), "label": pl.Int64(), "reviewer": pl.String(), "answered_at": pl.String(),
 }
 
@@ -135,7 +135,7 @@ class ForeignAnswers:
     def frame(self) -> pl.DataFrame:
         """The answers as a frame (``id``, ``label``, ``reviewer``, ``answered_at``), oldest
         first, so that a reviewer's latest answer on an item comes last."""
-        return pl.DataFrame(self.rows, schema=ANSWERS_SCHEMA).sort("answered_at", maintain_order=True)
+        return pl.DataFrame(self.rows, schema=FOREIGN_SCHEMA).sort("answered_at", maintain_order=True)
 
 
 @dataclass(frozen=True)
