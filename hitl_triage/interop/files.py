@@ -82,7 +82,9 @@ def export_queue(config: TaskConfig, fmt: str, out: Path) -> ExportResult:
 
     Raises:
         InteropError: an unknown format, a target of the wrong kind (``.json`` for Label
-            Studio, ``.jsonl`` for Prodigy, a new or empty folder for Argilla).
+            Studio, ``.jsonl`` for Prodigy, a new or empty folder for Argilla), or an existing
+            file that an earlier queue export did not write (answered records, say): it is
+            never replaced.
     """
     _check_format(fmt)
     out = Path(out)
@@ -92,6 +94,11 @@ def export_queue(config: TaskConfig, fmt: str, out: Path) -> ExportResult:
         raise InteropError(f"{out}: the prodigy export writes a .jsonl file, got {out.suffix or 'no extension'!r}")
     if fmt == "argilla" and (out.is_file() or (out.is_dir() and any(out.iterdir()))):
         raise InteropError(f"{out}: the argilla export writes a dataset folder; give a new or empty folder")
+    targets = [out, out.with_suffix(".label_config.xml")] if fmt == "labelstudio" else [out]
+    for target in targets:
+        if target.exists() and not _earlier_export(target, fmt):
+            raise InteropError(f"{target}: exists and is not an earlier {fmt} queue export (it may hold answers); "
+                               "nothing was written: choose another --out, or move the file away")
     queue = load_queue(config)
     names, task = config.label_names, config.task
     if fmt == "labelstudio":
@@ -107,6 +114,25 @@ def export_queue(config: TaskConfig, fmt: str, out: Path) -> ExportResult:
              write_json(out / ARGILLA_DATASET, argilla_format.dataset_model(task)),
              write_text(out / ARGILLA_RECORDS, json.dumps([r.to_dict() for r in records], ensure_ascii=False))]
     return ExportResult(len(queue), paths)
+
+
+def _earlier_export(path: Path, fmt: str) -> bool:
+    """True when ``path`` is what an earlier export wrote (so replacing it loses nothing): a
+    labeling config, or queue records that hold no answers."""
+    if not path.is_file():
+        return False
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".xml":
+            return text.startswith("<View>") and "<Choices name=" in text
+        if fmt == "labelstudio":
+            tasks = json.loads(text)
+            return isinstance(tasks, list) and all(isinstance(t, dict) and "data" in t and not t.get("annotations")
+                                                   for t in tasks)
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        return all(isinstance(r, dict) and "options" in r and "answer" not in r for r in rows)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
 
 
 def _read_json(path: Path) -> Any:

@@ -122,3 +122,21 @@ def test_export_refuses_a_target_of_the_wrong_kind(routed: Callable[..., tuple[P
                 "argilla": "give a new or empty folder", "csv": "unknown format 'csv'"}[fmt]
     assert expected in printed
     assert (tmp_path / "full" / "mine.txt").read_text() == "keep me"
+
+
+def test_export_replaces_an_earlier_queue_export_but_never_a_file_with_answers(
+        routed: Callable[..., tuple[Path, TaskConfig]], tmp_path: Path) -> None:
+    config_path, _ = routed()
+    for fmt, name in (("labelstudio", "q.json"), ("prodigy", "q.jsonl")):
+        out = tmp_path / name
+        cli("answers", "export", str(config_path), "--format", fmt, "--out", str(out))
+        first = out.read_text()
+        cli("answers", "export", str(config_path), "--format", fmt, "--out", str(out))  # replaced: nothing lost
+        assert out.read_text() == first
+        answered = (json.dumps([{**t, "annotations": [_annotation("spam", 7)]} for t in read_json(out)])
+                    if fmt == "labelstudio" else
+                    "".join(json.dumps({**json.loads(line), "answer": "accept"}) + "\n" for line in first.splitlines()))
+        out.write_text(answered)
+        printed = cli("answers", "export", str(config_path), "--format", fmt, "--out", str(out), code=1)
+        assert f"{name}: exists and is not an earlier {fmt} queue export (it may hold answers)" in printed
+        assert out.read_text() == answered
