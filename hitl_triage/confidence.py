@@ -57,7 +57,7 @@ from hitl_triage.schema import ABSTAIN
 
 END_MODEL = "end_model"
 END_MODEL_VOTE_AT = 0.9  # the end model "votes" in the dispute check when this sure
-CROWDLAB_FIT_MAX = 50_000  # rows CROWDLAB fits its annotator weights on (a uniform sample)
+CROWDLAB_FIT_MAX = 20_000  # rows CROWDLAB fits its annotator weights on (a uniform sample)
 
 
 @dataclass(frozen=True)

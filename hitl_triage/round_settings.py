@@ -17,7 +17,7 @@ Example (every key optional; these are the defaults)::
       cv_folds: 5
       min_human_labels: 20
       weak_label_weight: 0.0
-      max_weak_labels: 50000
+      max_weak_labels: 20000
     triage:
       alpha: 0.05
       delta: 0.1
@@ -117,7 +117,7 @@ class ConfidenceConfig(_Section):
         "other items as extra end-model targets (0 = human labels only).",
     )
     max_weak_labels: Annotated[int, Field(ge=100)] = Field(
-        default=50_000,
+        default=20_000,
         description="At most this many label-model labels (a uniform sample) train the end "
         "model; human labels always do. Bounds the end model's cost on large sets.",
     )
