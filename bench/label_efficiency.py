@@ -48,6 +48,7 @@ METHODS = {
     "audit_half": {"confidence": {}, "triage": {"audit_fraction": 0.5}},
     "per_class": {"confidence": {}, "triage": {"per_class_thresholds": True}},
     "region": {"confidence": {}, "triage": {"audit_region": 0.7, "audit_fraction": 0.4}},
+    "embed": {"confidence": {"features": "tfidf+embeddings", "embedding_model": "static"}, "triage": {}},
 }
 BASELINES = ("no_human", "naive", "random", "supervised")
 
@@ -112,7 +113,7 @@ def main() -> None:
           f"{'ci-cover':>8} {'|est-acc|':>9} " + " ".join(f"{b:>10}" for b in BASELINES) + "  >=max(no_human,naive)-0.005")
     for name in args.sets:
         d = load_devset(name)
-        X = RoundEngine(d.n_classes).features(d.texts, d.L)
+        features: dict[str, object] = {}  # one design matrix per distinct feature setting
         X_text = text_features(d.texts, settings=ConfidenceConfig())
         for budget in args.budgets:
             base = [baselines(d, X_text, round(budget * d.gold.size), s) for s in range(args.seeds)]
@@ -121,7 +122,11 @@ def main() -> None:
                 runs = []
                 for seed in range(args.seeds):
                     t = time.time()
-                    runs.append(run(d, X, method, budget, seed, alpha))
+                    conf = ConfidenceConfig(**METHODS[method]["confidence"])
+                    key = (conf.features, conf.embedding_model)
+                    if key not in features:
+                        features[key] = RoundEngine(d.n_classes, confidence=conf).features(d.texts, d.L)
+                    runs.append(run(d, features[key], method, budget, seed, alpha))
                     print(f"  # {name} {budget} {method} seed {seed}: {runs[-1]} ({time.time() - t:.0f}s)",
                           file=sys.stderr, flush=True)
                 acc = float(np.mean([r["acc"] for r in runs]))
