@@ -208,6 +208,8 @@ def test_network_drop_and_closed_tab_lose_nothing(browser, bsite: Site):
     for key in ["1", "2"]:
         given[page.get_attribute("#item", "data-item-id")] = int(key) - 1
         press(page, key)
+    settle(page)  # before the drop: both answers sent and two items prefetched, whatever the load
+    wait_until(page, "() => document.getElementById('review').dataset.buffered === '2'")
     context.set_offline(True)
     for key in ["3", "1"]:  # the prefetched items are still there to answer
         given[page.get_attribute("#item", "data-item-id")] = int(key) - 1

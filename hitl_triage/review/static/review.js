@@ -186,6 +186,7 @@
         if (view === null) { exhausted = true; break; }
         if (held().includes(view.task_id)) break; // already shown (a race with undo)
         buffer.push(view);
+        root.dataset.buffered = String(buffer.length); // items ready ahead (tests wait on it)
       }
       if (!current && buffer.length && !returning) advance();
       else if (!current && !returning) render(null);
@@ -195,6 +196,7 @@
 
   function advance() {
     current = buffer.shift() || null;
+    root.dataset.buffered = String(buffer.length);
     render(current);
     if (buffer.length < DEPTH) {
       if (!current) exhausted = false; // look again: items may have come back
