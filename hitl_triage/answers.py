@@ -29,6 +29,7 @@ from hitl_triage.answer_table import (
     MergeResult,
     answers_lock,
     append_answers,
+    conform,
     drop_origin,
     empty_answers,
     known_labels,
@@ -178,7 +179,7 @@ def read_answer_file(path: Path, *, label_names: list[str], ids: list[str], roun
             )
         out.append({"id": item, "label": label, "reviewer": str(row["reviewer"]),
                     "round": rounds.get(item, -1), "route": "import", "origin": "import",
-                    "answered_at": stamp})
+                    "answered_at": stamp, "correction": None})
     if not out:
         raise AnswerImportError(f"{path}: no answers in the file")
     return pl.DataFrame(out, schema=ANSWER_SCHEMA)
@@ -186,7 +187,7 @@ def read_answer_file(path: Path, *, label_names: list[str], ids: list[str], roun
 
 def from_store(resolved: pl.DataFrame) -> pl.DataFrame:
     """The review store's ``resolved_answers()`` frame as answer rows (``origin`` = ``store``)."""
-    return resolved.with_columns(pl.lit("store").alias("origin")).select(list(ANSWER_SCHEMA)).cast(ANSWER_SCHEMA)
+    return conform(resolved.with_columns(pl.lit("store").alias("origin")))
 
 
 def _routings(run_dir: Path) -> list[tuple[int, pl.DataFrame]]:

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from hitl_triage.answer_table import latest_corrections
 from hitl_triage.answers import known_labels, load_answers
 from hitl_triage.config import TaskConfig
-from hitl_triage.data import ID, TEXT, gold_field, load_dataset, load_gold
+from hitl_triage.data import ID, TEXT, field_column, field_values, gold_field, load_dataset, load_gold
 from hitl_triage.errors import RunStateError
 from hitl_triage.export import ExportFormat, resolve_target, write_trainset
 from hitl_triage.labelmodel import make_label_model
@@ -203,9 +204,29 @@ def _final_labels(config: TaskConfig, ids: list[str], L: np.ndarray) -> pl.DataF
     })
 
 
+def _with_fields(config: TaskConfig, items: pl.DataFrame, trainset: pl.DataFrame) -> pl.DataFrame:
+    """Add the shown fields other than the text (``dataset.fields``) and, with
+    ``review.correction``, the reviewers' corrected text as ``<field>_corrected`` (null where
+    nobody corrected the item); a corrected item's ``label_source`` is ``human``."""
+    extra = [f for f in config.dataset.fields if field_column(config.dataset, f.name) != TEXT and f.name != ID]
+    if extra:
+        trainset = trainset.with_columns(field_values(items, config.dataset).select([f.name for f in extra]))
+    correction = config.review.correction
+    if correction is None:
+        return trainset
+    corrected = latest_corrections(load_answers(config.out_dir), trainset[ID].to_list())
+    column = f"{correction.field}_corrected"
+    return trainset.with_columns(corrected.alias(column)).with_columns(
+        pl.when(pl.col(column).is_not_null()).then(pl.lit("human"))
+        .otherwise(pl.col("label_source")).alias("label_source")
+    )
+
+
 def run_export(config: TaskConfig, *, fmt: ExportFormat = "parquet", out: Path | None = None,
                force: bool = False) -> ExportResult:
-    """Write the training set: id, text, label, label_index, confidence, label_source, round, votes.
+    """Write the training set: id, text, the other shown fields (``dataset.fields``), label,
+    label_index, confidence, label_source, round, ``<field>_corrected`` (with
+    ``review.correction``), votes.
 
     ``out`` is a file or a folder (see :func:`hitl_triage.export.resolve_target`; default
     ``RUN_DIR/trainset/``). An existing target is replaced only if it is a previous export of
@@ -230,6 +251,7 @@ def run_export(config: TaskConfig, *, fmt: ExportFormat = "parquet", out: Path |
     trainset = dataset.items.select(ID, TEXT).join(final, on=ID, how="left", maintain_order="left")
     trainset = trainset.with_columns(pl.col("label_index").replace_strict(**decode).alias("label"))
     trainset = trainset.select(ID, TEXT, "label", "label_index", "confidence", "label_source", "round")
+    trainset = _with_fields(config, dataset.items, trainset)
     if names:
         votes = pl.struct([pl.Series(name, L[:, j].astype(np.int64)).replace_strict(**decode)
                            for j, name in enumerate(names)])
