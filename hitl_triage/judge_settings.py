@@ -195,8 +195,9 @@ class JudgeConfig(BaseModel):
                 f"template: unknown placeholder(s) {unknown}; allowed: {allowed} (the item's "
                 "columns listed in dataset.fields are placeholders too)"
             )
-        if self.mode == "completion" and "text" not in fields:
-            raise ValueError("template: completion mode needs a {text} placeholder")
+        if self.mode == "completion" and "text" not in fields and not set(fields) & set(columns):
+            raise ValueError("template: completion mode needs a {text} placeholder (or one of "
+                             "the dataset's fields)")
         if self.mode == "chat" and "text" in fields:
             raise ValueError("template: in chat mode the template is the system message; the "
                              "item goes in the user message, so remove {text}")
