@@ -197,8 +197,7 @@ def _fields_json(inputs: RoundInputs, rows: np.ndarray) -> pl.Series:
     if inputs.fields is None:
         return pl.Series("fields", [None] * rows.size, dtype=pl.String)
     picked = inputs.fields[rows.tolist()]
-    return pl.Series("fields", [json.dumps(r, ensure_ascii=False) for r in picked.iter_rows(named=True)],
-                     dtype=pl.String)
+    return picked.select(pl.struct(picked.columns).struct.json_encode().alias("fields")).to_series()
 
 
 def _enqueue(store: Any, inputs: RoundInputs, frame: pl.DataFrame, rows: np.ndarray, r: int,

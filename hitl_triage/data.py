@@ -33,7 +33,7 @@ from hitl_triage.readers import (
 from hitl_triage.schema import ABSTAIN, LabelSchema, LabelValueError
 
 __all__ = ["ABSTAIN", "ID", "TEXT", "Dataset", "check_wrench_labels", "detect_format",
-           "field_column", "field_values", "gold_field", "load_dataset", "load_gold", "read_table"]
+           "field_column", "field_values", "fields_json", "gold_field", "load_dataset", "load_gold", "read_table"]
 
 
 
@@ -217,6 +217,15 @@ def field_values(items: pl.DataFrame, config: DatasetConfig) -> pl.DataFrame:
     """
     return items.select(
         [pl.col(field_column(config, f.name)).cast(pl.String).alias(f.name) for f in config.shown_fields]
+    )
+
+
+def fields_json(items: pl.DataFrame, config: DatasetConfig) -> pl.DataFrame:
+    """``id`` and ``fields``: each item's shown fields as a JSON object (field name -> text or
+    null, configured order), the form the review store takes them in."""
+    values = field_values(items, config)
+    return pl.DataFrame({ID: items[ID]}).with_columns(
+        values.select(pl.struct(values.columns).struct.json_encode().alias("fields")).to_series()
     )
 
 

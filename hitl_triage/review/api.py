@@ -123,7 +123,8 @@ def undo(answer_id: str, store: StoreDep, caller: UserDep) -> dict[str, int]:
 
 @router.post("/answers/{answer_id}/edit", response_model=AnswerOut)
 def edit(answer_id: str, body: EditIn, store: StoreDep, caller: UserDep) -> AnswerOut:
-    return _out(store.edit(caller.reviewer, answer_id=answer_id, new_answer_id=body.new_id, kind=body.kind, label=body.label, comment=body.comment, correction=body.correction))
+    keep = "correction" not in body.model_fields_set  # a relabel keeps the answer's correction
+    return _out(store.edit(caller.reviewer, answer_id=answer_id, new_answer_id=body.new_id, kind=body.kind, label=body.label, comment=body.comment, correction=body.correction, keep_correction=keep))
 
 
 def _rows(frame: pl.DataFrame, admin: bool) -> list[dict[str, object]]:

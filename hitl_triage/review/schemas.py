@@ -31,7 +31,7 @@ class EditIn(_In):
     kind: Literal["label", "skip", "flag"] = "label"
     label: SmallInt | None = None
     comment: Annotated[str | None, Field(max_length=2000)] = None
-    correction: str | None = Field(default=None, description="The replacement answer's corrected text (null: none).")
+    correction: str | None = Field(default=None, description="The replacement answer's corrected text; null clears it; left out, a label answer keeps the old answer's correction.")
 
 
 class AnswerOut(BaseModel):

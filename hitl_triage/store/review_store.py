@@ -402,9 +402,11 @@ class ReviewStore:
         label: int | None = None,
         comment: str | None = None,
         correction: str | None = None,
+        keep_correction: bool = True,
     ) -> SubmitResult:
         """Replace one of the reviewer's live answers (the old one is kept, retracted); the
-        new answer carries ``correction`` (None: no correction).
+        new answer carries ``correction``, or with None and ``keep_correction`` (a relabel)
+        the old answer's correction.
 
         Raises:
             AnswerError: bad new id, kind or label, or no such live answer of the reviewer.
@@ -425,6 +427,7 @@ class ReviewStore:
                 comment=comment,
                 settle_mode=self.settings.settle,
                 correction=correction,
+                keep_correction=keep_correction,
             )
         )
 

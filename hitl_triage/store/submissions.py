@@ -311,9 +311,11 @@ def edit(
     comment: str | None,
     settle_mode: str,
     correction: str | None = None,
+    keep_correction: bool = False,
 ) -> SubmitResult:
     """Replace a live answer with a new one (``new_answer_id``); the old one is kept, retracted,
-    with ``replaced_by``. A retried edit returns the stored replacement.
+    with ``replaced_by``. A retried edit returns the stored replacement. With
+    ``keep_correction`` (and no ``correction``) a label answer keeps the old one's correction.
 
     Raises:
         AnswerError: no such live answer of this reviewer.
@@ -333,6 +335,8 @@ def edit(
     if row.retracted_at is not None:
         raise AnswerError(f"answer {answer_id!r} was undone or replaced; it cannot be edited")
     _check_round_open(session, task, "edit")
+    if correction is None and keep_correction and kind == "label":
+        correction = row.correction
     now = utcnow()
     row.retracted_at, row.replaced_by = now, new_answer_id
     session.flush()

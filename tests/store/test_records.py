@@ -102,3 +102,14 @@ def test_corrections_are_refused_where_they_do_not_belong(make_store):
     with pytest.raises(AnswerError, match=r"correction too long: 11 characters, at most 10"):
         store.submit(bob, answer_id="b-1", task_id=task.task_id, kind="label", label=0, correction="x" * 11)
     assert store.resolved_answers().height == 0
+
+
+def test_a_relabel_keeps_the_correction_unless_told_otherwise(make_store):
+    store, _ = make_store(correction={"field": "text"})
+    store.enqueue(_with_fields(1))
+    ann = store.reviewer(store.add_reviewer("ann").reviewer.name)
+    task = store.next_task(ann)
+    store.submit(ann, answer_id="a-1", task_id=task.task_id, kind="label", label=1, correction="fixed text")
+    assert store.edit(ann, answer_id="a-1", new_answer_id="a-2", label=0).correction == "fixed text"
+    assert store.edit(ann, answer_id="a-2", new_answer_id="a-3", label=0, keep_correction=False).correction is None
+    assert store.resolved_answers()["correction"].to_list() == [None]

@@ -106,7 +106,9 @@
   function request(op) {
     if (op.op === "answer") return api("POST", "/api/v1/answers", { id: op.id, task_id: op.task_id, kind: op.kind, label: op.label, comment: op.comment, correction: op.correction || null });
     if (op.op === "undo") return api("POST", "/api/v1/answers/" + encodeURIComponent(op.id) + "/undo");
-    return api("POST", "/api/v1/answers/" + encodeURIComponent(op.id) + "/edit", { new_id: op.new_id, kind: op.kind, label: op.label, correction: op.correction || null });
+    const body = { new_id: op.new_id, kind: op.kind, label: op.label };
+    if (op.correction !== undefined) body.correction = op.correction; // left out: the server keeps it
+    return api("POST", "/api/v1/answers/" + encodeURIComponent(op.id) + "/edit", body);
   }
 
   function setOffline(on) {
@@ -510,9 +512,9 @@
     const ops = readBox();
     const op = unsent(entry.answer_id) && ops.find((o) => o.op === "answer" && o.id === entry.answer_id);
     if (op) { op.kind = "label"; op.label = label; op.comment = null; writeBox(ops); }
-    else { // the replacement keeps the answer's correction
+    else { // the replacement keeps the answer's correction (the server keeps it when unknown here)
       const newId = uuid();
-      pushOp({ op: "edit", id: entry.answer_id, new_id: newId, kind: "label", label, correction: entry.correction || null });
+      pushOp({ op: "edit", id: entry.answer_id, new_id: newId, kind: "label", label, correction: entry.correction });
       entry.answer_id = newId;
       entry.li.dataset.answerId = newId;
     }
