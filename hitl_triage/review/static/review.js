@@ -544,9 +544,10 @@
   function sendCorrect() {
     const text = correctText.value;
     const label = Number(correctLabel.value);
+    const changed = text !== originalText().replace(/\r\n?/g, "\n"); // unchanged: no correction
     correctDialog.close();
-    answer("label", label, null, text);
-    toast("Corrected and labelled: " + labels[label]);
+    answer("label", label, null, changed ? text : null);
+    toast((changed ? "Corrected and labelled: " : "Text unchanged, labelled: ") + labels[label]);
   }
 
   function openFlag() {
