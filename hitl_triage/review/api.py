@@ -14,6 +14,7 @@ from typing import Annotated
 import polars as pl
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
+from hitl_triage.config import TaskConfig
 from hitl_triage.review import evidence, fields, reports, visible
 from hitl_triage.review.schemas import (
     INT_MAX,
@@ -31,7 +32,6 @@ from hitl_triage.review.schemas import (
     SourceOut,
     TaskOut,
 )
-from hitl_triage.config import TaskConfig
 from hitl_triage.review.security import AdminDep, StoreDep, UserDep
 from hitl_triage.store import SubmitResult, TaskView
 

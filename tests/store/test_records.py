@@ -93,15 +93,15 @@ def test_corrections_are_refused_where_they_do_not_belong(make_store):
     task = plain.next_task(ann)
     with pytest.raises(AnswerError, match=r"takes no corrections \(review.correction is not set\)"):
         plain.submit(ann, answer_id="a-1", task_id=task.task_id, kind="label", label=0, correction="x")
-    store, _ = make_store(correction={"field": "text"}, max_item_chars=10)
-    store.enqueue(items(1))
+    store, _ = make_store(correction={"field": "text"}, max_item_chars=40)
+    store.enqueue(items(1, start=1))  # a new item (on PostgreSQL both stores share one database)
     bob = store.reviewer(store.add_reviewer("bob").reviewer.name)
     task = store.next_task(bob)
     with pytest.raises(AnswerError, match=r"a correction goes with a label answer, got kind='skip'"):
         store.submit(bob, answer_id="b-1", task_id=task.task_id, kind="skip", correction="x")
-    with pytest.raises(AnswerError, match=r"correction too long: 11 characters, at most 10"):
-        store.submit(bob, answer_id="b-1", task_id=task.task_id, kind="label", label=0, correction="x" * 11)
-    assert store.resolved_answers().height == 0
+    with pytest.raises(AnswerError, match=r"correction too long: 41 characters, at most 40"):
+        store.submit(bob, answer_id="b-1", task_id=task.task_id, kind="label", label=0, correction="x" * 41)
+    assert plain.resolved_answers().height == store.resolved_answers().height == 0
 
 
 def test_a_relabel_keeps_the_correction_unless_told_otherwise(make_store):
