@@ -197,9 +197,15 @@ def test_example_rounds_send_fields_to_the_store_and_export_the_correction(tmp_p
 
 
 def test_example_simulation_beats_the_no_human_baseline(tmp_path: Path):
-    from hitl_triage.simulate import simulate
+    """`hitl-triage simulate` on the bundled example (reviewers answered from its gold column)."""
+    from typer.testing import CliRunner
 
-    config = load_config(_example(tmp_path))
-    summary = simulate(config, budget=0.2, seed=0, out_dir=tmp_path / "sim")
+    from hitl_triage.cli import app
+
+    out = tmp_path / "sim"
+    result = CliRunner().invoke(app, ["simulate", str(_example(tmp_path)), "--budget", "0.2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["task"] == "instruction_review" and summary["n_items"] == 360
     assert summary["human_share"] <= 0.2 + 1e-9
     assert summary["trainset_accuracy"] > summary["baselines"]["no_human"]["trainset_accuracy"]
