@@ -540,6 +540,8 @@
     correctLabel.value = String(current.suggested === null || current.suggested === undefined ? 0 : current.suggested);
     correctDialog.showModal();
     correctText.focus();
+    correctText.setSelectionRange(0, 0); // read from the top
+    correctText.scrollTop = 0;
   }
   function sendCorrect() {
     const text = correctText.value;
