@@ -10,6 +10,7 @@ human labels (no_human, naive, random, supervised).
 
     python bench/label_efficiency.py --sets youtube sms --budgets 0.1 --seeds 5 --compare
     python bench/label_efficiency.py --sets chemprot_strong --budgets 0.1 0.2 0.3 --seeds 3 --compare
+    python bench/label_efficiency.py --sets youtube --budgets 0.1 --methods new today audit_half
 
 ``--compare`` also runs today's method (commit a097e18's settings: ``confidence.combine:
 end_model``, fixed uniform audit) in the same run, on the same features and seeds.
@@ -43,6 +44,11 @@ METHODS = {
     "new": {"confidence": {}, "triage": {}},
     "today": {"confidence": {"combine": "end_model"},
               "triage": {"audit_adaptive": False, "audit_region": None}},
+    # candidates measured beside the default (docs/rounds.md)
+    "audit_half": {"confidence": {}, "triage": {"audit_fraction": 0.5}},
+    "per_class": {"confidence": {}, "triage": {"per_class_thresholds": True}},
+    "region": {"confidence": {}, "triage": {"audit_region": 0.7, "audit_fraction": 0.4}},
+    "embed": {"confidence": {"features": "tfidf+embeddings", "embedding_model": "static"}, "triage": {}},
 }
 BASELINES = ("no_human", "naive", "random", "supervised")
 
@@ -97,15 +103,17 @@ def main() -> None:
     parser.add_argument("--budgets", nargs="+", type=float, default=[0.1, 0.2, 0.3])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--compare", action="store_true", help="also run today's method in the same run")
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=None,
+                        help="methods to run (default: new, and today with --compare)")
     args = parser.parse_args()
     start = time.time()
-    methods = ["new", "today"] if args.compare else ["new"]
+    methods = args.methods or (["new", "today"] if args.compare else ["new"])
     alpha = TriageConfig().alpha
-    print(f"{'set':16} {'budget':>6} {'method':>6} {'acc':>7} {'accept':>7} {'acc@acc':>7} {'valid':>6} "
+    print(f"{'set':16} {'budget':>6} {'method':>10} {'acc':>7} {'accept':>7} {'acc@acc':>7} {'valid':>6} "
           f"{'ci-cover':>8} {'|est-acc|':>9} " + " ".join(f"{b:>10}" for b in BASELINES) + "  >=max(no_human,naive)-0.005")
     for name in args.sets:
         d = load_devset(name)
-        X = RoundEngine(d.n_classes).features(d.texts, d.L)
+        features: dict[str, object] = {}  # one design matrix per distinct feature setting
         X_text = text_features(d.texts, settings=ConfidenceConfig())
         for budget in args.budgets:
             base = [baselines(d, X_text, round(budget * d.gold.size), s) for s in range(args.seeds)]
@@ -114,7 +122,11 @@ def main() -> None:
                 runs = []
                 for seed in range(args.seeds):
                     t = time.time()
-                    runs.append(run(d, X, method, budget, seed, alpha))
+                    conf = ConfidenceConfig(**METHODS[method]["confidence"])
+                    key = (conf.features, conf.embedding_model)
+                    if key not in features:
+                        features[key] = RoundEngine(d.n_classes, confidence=conf).features(d.texts, d.L)
+                    runs.append(run(d, features[key], method, budget, seed, alpha))
                     print(f"  # {name} {budget} {method} seed {seed}: {runs[-1]} ({time.time() - t:.0f}s)",
                           file=sys.stderr, flush=True)
                 acc = float(np.mean([r["acc"] for r in runs]))
@@ -124,7 +136,7 @@ def main() -> None:
                 miss = max(abs(r["est"] - r["acc"]) for r in runs if r["est"] is not None) if any(
                     r["est"] is not None for r in runs) else float("nan")
                 floor = max(mean_base["no_human"], mean_base["naive"]) - 0.005
-                print(f"{name:16} {budget:>6.0%} {method:>6} {acc:>7.4f} {np.mean([r['accepted'] for r in runs]):>7.3f} "
+                print(f"{name:16} {budget:>6.0%} {method:>10} {acc:>7.4f} {np.mean([r['accepted'] for r in runs]):>7.3f} "
                       f"{np.mean(acc_acc) if acc_acc else float('nan'):>7.4f} {valid:>3}/{len(runs):<2} "
                       f"{cover:>5}/{len(runs):<2} {miss:>9.3f} " + " ".join(f"{mean_base[b]:>10.4f}" for b in BASELINES)
                       + f"  {'yes' if acc >= floor else 'NO'}", flush=True)

@@ -179,9 +179,11 @@ def run_size(n: int, label_model: str, engine: str | None, whole: bool,
                 else:
                     meter.mark("prepare (features)")
                 last["round"] = done
+            elif stage == "baselines" and done == 0:
+                meter.mark(f"round {last['round']} + final labels")
 
         summary = simulate(config, budget=0.1, seed=0, out_dir=Path(tmp) / "sim", progress=progress)
-        meter.mark(f"round {last['round']} + baselines")
+        meter.mark("baselines (evaluation only)")
         run_export(config, fmt="parquet", out=Path(tmp) / "export" / "train.parquet")
         meter.mark("export")
         meter.rows.append({"stage": "trainset accuracy", "value": summary["trainset_accuracy"]})

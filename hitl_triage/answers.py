@@ -54,6 +54,7 @@ __all__ = [
     "AnswersBusyError",
     "ImportResult",
     "MergeResult",
+    "add_imported_answers",
     "answers_lock",
     "append_answers",
     "drop_origin",
@@ -67,6 +68,7 @@ __all__ = [
     "open_requests",
     "read_answer_file",
     "replace_store_answers",
+    "routed_items",
     "save_answers",
     "update_answers",
 ]
@@ -220,6 +222,19 @@ class ImportResult:
     unrouted_examples: list[str]
 
 
+def routed_items(run_dir: Path) -> tuple[dict[str, int], dict[str, str]]:
+    """Items that a round sent to review or audit: item id -> the first round that asked, and
+    item id -> the latest route (``review`` or ``audit``)."""
+    rounds: dict[str, int] = {}
+    routes: dict[str, str] = {}
+    for r, routing in _routings(run_dir):
+        asked = routing.filter(pl.col("route").is_in(["review", "audit"]))
+        for item, route in asked.select("id", "route").iter_rows():
+            rounds.setdefault(item, r)
+            routes[item] = route
+    return rounds, routes
+
+
 def import_answers(config: TaskConfig, path: Path, *, allow_unrouted: bool = False) -> ImportResult:
     """Validate ``path`` (JSONL or CSV: id, label, reviewer; optional task) and add it to
     ``answers.parquet`` (under the answers lock).
@@ -235,17 +250,29 @@ def import_answers(config: TaskConfig, path: Path, *, allow_unrouted: bool = Fal
     from hitl_triage.data import load_dataset
 
     ids = load_dataset(config.dataset, n_classes=config.n_classes, label_names=config.label_names).ids
-    routings = _routings(config.out_dir)
-    rounds: dict[str, int] = {}
-    routes: dict[str, str] = {}
-    for r, routing in routings:
-        asked = routing.filter(pl.col("route").is_in(["review", "audit"]))
-        for item, route in asked.select("id", "route").iter_rows():
-            rounds.setdefault(item, r)
-            routes[item] = route
-    frame = read_answer_file(Path(path), label_names=config.label_names, ids=ids, rounds=rounds,
-                             task=config.task)
-    frame = frame.with_columns(pl.col("id").replace_strict(routes, default="import").alias("route"))
+    frame = read_answer_file(Path(path), label_names=config.label_names, ids=ids, task=config.task)
+    return add_imported_answers(config, frame, allow_unrouted=allow_unrouted)
+
+
+def add_imported_answers(config: TaskConfig, frame: pl.DataFrame, *, allow_unrouted: bool = False) -> ImportResult:
+    """Add validated answer rows to ``answers.parquet`` (under the answers lock), as an import.
+
+    Args:
+        frame: one row per answer with ``id`` (an item of the dataset), ``label`` (class index
+            in ``[0, k)``), ``reviewer`` and ``answered_at`` (ISO-8601), in file order (a
+            reviewer's later row on an item replaces their earlier one). ``round`` and
+            ``route`` are filled in from the rounds' routings; ``origin`` is ``import``.
+
+    Returns:
+        :class:`ImportResult`; answers for items that no round routed are counted and skipped
+        unless ``allow_unrouted``.
+    """
+    rounds, routes = routed_items(config.out_dir)
+    frame = frame.with_columns(
+        pl.col("id").replace_strict(rounds, default=-1, return_dtype=pl.Int64).alias("round"),
+        pl.col("id").replace_strict(routes, default="import", return_dtype=pl.String).alias("route"),
+        pl.lit("import").alias("origin"),
+    ).select(list(ANSWER_SCHEMA)).cast(ANSWER_SCHEMA)
     read = frame.height
     unrouted = frame.filter(~pl.col("id").is_in(list(routes)))
     if unrouted.height and not allow_unrouted:

@@ -57,7 +57,7 @@ from hitl_triage.schema import ABSTAIN
 
 END_MODEL = "end_model"
 END_MODEL_VOTE_AT = 0.9  # the end model "votes" in the dispute check when this sure
-CROWDLAB_FIT_MAX = 50_000  # rows CROWDLAB fits its annotator weights on (a uniform sample)
+CROWDLAB_FIT_MAX = 20_000  # rows CROWDLAB fits its annotator weights on (a uniform sample)
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,8 @@ class RoundInputs:
         if config.confidence.entity_markers and {"span1", "span2"} <= set(dataset.items.columns):
             model_texts = mark_entities(texts, dataset.items["span1"].to_list(), dataset.items["span2"].to_list())
         X_text = text_features(model_texts, settings=config.confidence, spacy_pipeline=config.lfs.spacy_pipeline,
-                               cache_dir=config.out_dir / "features")  # embeddings cached by text hash
+                               cache_dir=config.out_dir / "features",  # embeddings cached by text hash
+                               engine=config.engine)
         X = combine_features(X_text, L, settings=config.confidence, n_classes=config.n_classes)
         fields = field_values(dataset.items, config.dataset) if config.dataset.fields else None
         return cls(ids=dataset.ids, texts=texts, L=L, names=list(names), X=X, X_text=X_text, fields=fields)

@@ -42,6 +42,7 @@ from typing import Literal, Protocol
 import numpy as np
 import polars as pl
 
+from hitl_triage.distributed.settings import EngineConfig
 from hitl_triage.errors import HitlTriageError
 from hitl_triage.progress import Progress, report
 
@@ -274,6 +275,18 @@ def _normalize(E: np.ndarray) -> np.ndarray:
     return (E / norms).astype(np.float32, copy=False)
 
 
+@dataclass(frozen=True)
+class EncodeOnWorker:
+    """A picklable featurizer for :func:`hitl_triage.distributed.features.map_text_batches`:
+    each worker process loads ``model`` once (:func:`load_encoder` is cached per process) from
+    its own local files, so every node needs the package and its weights installed."""
+
+    model: EmbeddingModel
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        return load_encoder(self.model).encode(texts)
+
+
 def embed(
     texts: list[str | None],
     *,
@@ -282,6 +295,7 @@ def embed(
     encoder: Encoder | None = None,
     chunk_size: int = 1024,
     progress: Progress | None = None,
+    engine: EngineConfig | None = None,
 ) -> np.ndarray:
     """Sentence embeddings of ``texts``, each distinct text embedded once ever.
 
@@ -292,6 +306,9 @@ def embed(
         encoder: an already loaded :class:`Encoder` (default: :func:`load_encoder` of ``model``).
         chunk_size: texts per encode call; the cache is written and progress reported after each.
         progress: ``(stage, done, total)`` callback over the texts still to embed.
+        engine: with ``kind: ray``, the texts not in the cache are embedded on the cluster
+            (Ray Data ``map_batches`` of ``chunk_size`` texts, :class:`EncodeOnWorker`); the
+            driver reads and writes the cache. None or ``local``: in this process.
 
     Returns:
         ``(n, dim)`` float32, rows L2-normalised (norm 1) or all zero.
@@ -314,6 +331,16 @@ def embed(
     todo = frame.join(cached, on="key", how="anti").unique("key", keep="first", maintain_order=True)
     stage = f"embed: {model}"
     new_parts: list[pl.DataFrame] = []
+    if engine is not None and engine.kind != "local" and todo.height:
+        from hitl_triage.distributed.features import map_text_batches
+
+        vectors = _normalize(map_text_batches([clean[i] for i in todo["row"].to_list()], EncodeOnWorker(model),
+                                              engine=engine, batch_size=chunk_size))
+        new_parts.append(pl.DataFrame({"key": todo["key"], "vector": pl.Series(vectors, dtype=vector_type)}))
+        if cache is not None:
+            cache.add(new_parts[-1])
+        report(progress, stage, todo.height, todo.height)
+        todo = todo.clear()
     for start in range(0, todo.height, chunk_size):
         part = todo.slice(start, chunk_size)
         vectors = _normalize(enc.encode([clean[i] for i in part["row"].to_list()]))

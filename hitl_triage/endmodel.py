@@ -30,6 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, StratifiedKFold
 from threadpoolctl import threadpool_limits
 
+from hitl_triage.distributed.settings import EngineConfig
 from hitl_triage.errors import HitlTriageError
 from hitl_triage.progress import Progress
 from hitl_triage.round_settings import ConfidenceConfig
@@ -68,10 +69,10 @@ def _tfidf_blocks(clean: list[str], settings: ConfidenceConfig) -> list[sp.spmat
 
 
 def _embedding_block(clean: list[str], settings: ConfidenceConfig, cache_dir: Path | None,
-                     progress: Progress | None) -> sp.csr_matrix:
+                     progress: Progress | None, engine: EngineConfig | None = None) -> sp.csr_matrix:
     from hitl_triage.embeddings import embed
 
-    E = embed(clean, model=settings.embedding_model, cache_dir=cache_dir, progress=progress)
+    E = embed(clean, model=settings.embedding_model, cache_dir=cache_dir, progress=progress, engine=engine)
     return sp.csr_matrix(E.astype(np.float64) * settings.embedding_weight)
 
 
@@ -82,6 +83,7 @@ def text_features(
     spacy_pipeline: str = "blank:en",
     cache_dir: Path | None = None,
     progress: Progress | None = None,
+    engine: EngineConfig | None = None,
 ) -> sp.csr_matrix | None:
     """The text part of the end model's design matrix (built once per run and shared).
 
@@ -90,6 +92,8 @@ def text_features(
         cache_dir: where sentence embeddings are cached by text hash (the run directory's
             ``features/``); None = computed without a cache on disk.
         progress: ``(stage, done, total)`` callback while embedding.
+        engine: where sentence embeddings are computed (``kind: ray``: on the cluster, see
+            :func:`hitl_triage.embeddings.embed`); TF-IDF always runs here.
 
     Returns:
         ``(n_items, n_features)`` sparse float matrix, by ``settings.features``: TF-IDF word and
@@ -106,7 +110,7 @@ def text_features(
     if settings.features in ("tfidf", "tfidf+embeddings"):
         blocks.extend(_tfidf_blocks(clean, settings))
     if settings.features in ("embeddings", "tfidf+embeddings") and any(t.strip() for t in clean):
-        blocks.append(_embedding_block(clean, settings, cache_dir, progress))
+        blocks.append(_embedding_block(clean, settings, cache_dir, progress, engine))
     return sp.hstack(blocks).tocsr() if blocks else None
 
 

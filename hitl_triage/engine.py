@@ -18,7 +18,6 @@ per-item result is an ``(n,)`` array in the order of ``L``'s rows.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +39,7 @@ from hitl_triage.triage import (
     AUDIT,
     HUMAN,
     REVIEW,
+    accept_cut,
     audit_share,
     draw_audit,
     draw_audit_stratified,
@@ -273,7 +273,8 @@ class RoundEngine:
         figures = estimate_figures(guess=ev.guess, guess_score=ev.guess_score, known=known,
                                    audit_rows=rows, disputed=ev.disputed, alpha=t.alpha,
                                    delta=t.delta, start_fraction=t.scan_start_fraction,
-                                   audit_weight=None if human.audit_weight is None else human.audit_weight[rows])
+                                   audit_weight=None if human.audit_weight is None else human.audit_weight[rows],
+                                   n_classes=self.n_classes if t.per_class_thresholds else None)
         figures["posterior"] = ev.chosen
         figures["posterior_reason"] = ev.choice_reason
         if not (L != ABSTAIN).any():
@@ -298,7 +299,7 @@ class RoundEngine:
                                                    low_weight=t.audit_low_weight, rng=rng)
             audit_weight = np.ones(unlabeled.size)
             audit_weight[audit] = weights
-        cut = math.inf if figures["threshold"] is None else float(figures["threshold"])
+        cut = accept_cut(figures, ev.guess)
         routing = route_items(scores=ev.score, value=ev.value, disputed=ev.disputed, known=human.known,
                               audit=audit, threshold=cut, review_budget=budget - audit.size,
                               features=X, max_similarity=t.review_max_similarity)
@@ -343,8 +344,7 @@ class RoundEngine:
 def final_labels(ev: Evidence, figures: dict[str, Any], human: HumanLabels, *, n_rounds: int) -> FinalLabels:
     """Turn one round's evidence into the training set's labels (see :class:`FinalLabels`)."""
     known = human.known
-    threshold = math.inf if figures.get("threshold") is None else float(figures["threshold"])
-    accept = ~known & (ev.score >= threshold) & ~ev.disputed
+    accept = ~known & (ev.score >= accept_cut(figures, ev.guess)) & ~ev.disputed
     source = np.where(known, HUMAN, np.where(accept, "auto", MODEL))
     label_round = np.full(known.size, n_rounds, dtype=np.int64)
     if human.round is not None:

@@ -17,7 +17,7 @@ Example (every key optional; these are the defaults)::
       cv_folds: 5
       min_human_labels: 20
       weak_label_weight: 0.0
-      max_weak_labels: 50000
+      max_weak_labels: 20000
     triage:
       alpha: 0.05
       delta: 0.1
@@ -117,7 +117,7 @@ class ConfidenceConfig(_Section):
         "other items as extra end-model targets (0 = human labels only).",
     )
     max_weak_labels: Annotated[int, Field(ge=100)] = Field(
-        default=50_000,
+        default=20_000,
         description="At most this many label-model labels (a uniform sample) train the end "
         "model; human labels always do. Bounds the end model's cost on large sets.",
     )
@@ -183,6 +183,14 @@ class TriageConfig(_Section):
         description="The threshold scan starts at the strictest threshold covering this share "
         "of the audit items (at least the fewest that could pass), so that a single confident "
         "error among the very top items does not block every looser threshold.",
+    )
+    per_class_thresholds: bool = Field(
+        default=False,
+        description="One accept threshold per predicted class, each calibrated at delta / k on "
+        "the audit items of that class: every class's accepted error is <= alpha (the default "
+        "single threshold bounds only the mix). Needs about k times more audit labels and "
+        "accepted less in total in the Monte-Carlo of docs/rounds.md; use it when each class "
+        "must be clean on its own (a rare class, say).",
     )
     strong_source_accuracy: Annotated[float, Field(gt=0.5, le=1.0)] = Field(
         default=0.9,

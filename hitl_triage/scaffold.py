@@ -128,6 +128,52 @@ def wrench_lf_names(folder: Path, n_votes: int) -> list[str] | None:
     return names if len(names) == n_votes and len(set(names)) == n_votes else None
 
 
+EXAMPLE_CHARS = 110
+"""Longest example text quoted in a written class description."""
+MIN_EXAMPLE_WORDS = 4
+"""Shortest example quoted: a few words say more about a class than an emoji does."""
+
+
+def readme_label_names(folder: Path, n_classes: int) -> list[str | None]:
+    """Long class names a WRENCH README lists as ``Long name (ABBR) : i`` (None where absent)."""
+    readme = folder / "README.md"
+    names: list[str | None] = [None] * n_classes
+    if readme.is_file():
+        text = readme.read_text(encoding="utf-8", errors="replace")
+        for long, abbr, index in re.findall(r"^\s*([A-Z][\w ]*?)\s*\(([A-Z]+)\)\s*:\s*(\d+)", text, flags=re.M):
+            if int(index) < n_classes:
+                names[int(index)] = f"{long.strip()} ({abbr})"
+    return names
+
+
+def class_descriptions(classes: list[str], records: list[dict], long_names: list[str | None], *,
+                       per_class: int = 2) -> list[str]:
+    """A first description per class, for reviewers and the judge, written from what the data says.
+
+    Each says the class's name (the README's long name where it has one) and quotes up to
+    ``per_class`` distinct short texts (of at least ``MIN_EXAMPLE_WORDS`` words) on which the
+    precomputed votes agree: at least two sources
+    vote for the class and none for another. The gold ``label`` is never read. The user is
+    told to edit it; a class with no such text says so.
+    """
+    examples: dict[int, list[str]] = {c: [] for c in range(len(classes))}
+    for record in records:
+        votes = [v for v in record.get("weak_labels", []) if isinstance(v, int) and v >= 0]
+        text = str((record.get("data") or {}).get("text", "")).strip()
+        if len(votes) < 2 or len(set(votes)) != 1 or not text or votes[0] >= len(classes):
+            continue
+        examples[votes[0]].append(" ".join(text.replace("\ufeff", "").split()))
+    out = []
+    for c, name in enumerate(classes):
+        head = f"Class '{name}'" + (f": {long_names[c]}" if long_names[c] else "")
+        distinct = sorted({t for t in examples[c] if len(t.split()) >= MIN_EXAMPLE_WORDS}, key=lambda t: (len(t), t))
+        chosen = distinct[:per_class]
+        quotes = "; ".join(f'"{t[:EXAMPLE_CHARS]}{"..." if len(t) > EXAMPLE_CHARS else ""}"' for t in chosen)
+        body = f". Texts the sources agree on: {quotes}" if quotes else ". No text has agreeing votes for it yet"
+        out.append((head + body + ". (Written by init from the votes; edit it.)")[:500])
+    return out
+
+
 def init_from_wrench(folder: Path, name: str, *, configs_dir: Path = Path("configs"), split: str = "train") -> InitResult:
     """Write ``configs/<name>.yaml`` for a WRENCH dataset folder (no LF module needed)."""
     _check_name(name)
@@ -141,6 +187,8 @@ def init_from_wrench(folder: Path, name: str, *, configs_dir: Path = Path("confi
     try:
         label_map = json.loads(label_file.read_text(encoding="utf-8"))
         first = next(iter(json.loads(split_file.read_text(encoding="utf-8")).values()))
+        if not isinstance(first, dict):
+            raise AttributeError("records are not objects")
     except (json.JSONDecodeError, StopIteration, AttributeError) as exc:
         raise DatasetError(f"{folder}: not a WRENCH dataset: {exc}") from None
     classes = [label_map[str(i)] for i in range(len(label_map))]
@@ -150,11 +198,12 @@ def init_from_wrench(folder: Path, name: str, *, configs_dir: Path = Path("confi
                      "gold_field": "label", "vote_fields": ["weak_labels"]}
     if lf_names:
         dataset["vote_names"] = {"weak_labels": lf_names}
+    records = json.loads(split_file.read_text(encoding="utf-8"))
+    descriptions = class_descriptions(classes, list(records.values()), readme_label_names(folder, len(classes)))
     config = {
         "task": name,
-        "labels": [{"name": re.sub(r"[^A-Za-z0-9_\-]", "_", str(c)),
-                    "description": f"Class {c} of the WRENCH dataset; describe it for reviewers and the judge."}
-                   for c in classes],
+        "labels": [{"name": re.sub(r"[^A-Za-z0-9_\-]", "_", str(c)), "description": d}
+                   for c, d in zip(classes, descriptions, strict=True)],
         "dataset": dataset,
         "lfs": {"modules": []},
         "label_model": {"kind": "majority"},

@@ -23,7 +23,7 @@ from hitl_triage.curriculum import FINAL_LABELS_FILE, prepare_inputs, read_routi
 from hitl_triage.data import load_gold
 from hitl_triage.errors import DatasetError, HitlTriageError
 from hitl_triage.evaluation import Baselines, accuracy
-from hitl_triage.progress import Progress
+from hitl_triage.progress import Progress, report
 from hitl_triage.round_report import write_round_report
 from hitl_triage.round_state import describe_changes, mismatch_message
 from hitl_triage.rundir import check_run_dir, write_json
@@ -127,7 +127,11 @@ def simulate(config: TaskConfig, *, budget: float, seed: int, out_dir: Path, fre
         })
     baselines = Baselines(config, inputs, gold, random_state=seed)
     curve_points = sorted({0, *[round(r["cumulative_human_share"] * n) for r in rounds], n_human})
-    curves = {share: baselines.score(share) for share in curve_points}
+    curves = {}
+    for done, share in enumerate(curve_points):
+        report(progress, "baselines", done, len(curve_points))
+        curves[share] = baselines.score(share)
+    report(progress, "baselines", len(curve_points), len(curve_points))
     no_votes = inputs.L.shape[1] == 0 or bool((inputs.L == -1).all())
     summary: dict[str, Any] = {
         "task": config.task, "seed": seed, "budget": budget, "n_items": n,

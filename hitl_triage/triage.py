@@ -30,130 +30,18 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.stats import beta as beta_dist
+
+from hitl_triage.guarantee import (  # noqa: F401  (re-exported: the threshold of a round)
+    ThresholdResult,
+    calibrate_threshold,
+    clopper_pearson_lower,
+    clopper_pearson_upper,
+    min_audit_for,
+    per_class_thresholds,
+)
 
 ACCEPT, REVIEW, AUDIT, DEFER, HUMAN = "accept", "review", "audit", "defer", "human"
 ROUTES = (ACCEPT, REVIEW, AUDIT, DEFER, HUMAN)
-
-
-def clopper_pearson_upper(errors: int, n: int, delta: float) -> float:
-    """One-sided ``1 - delta`` Clopper-Pearson upper bound of a binomial error rate.
-
-    ``P(true rate <= bound) >= 1 - delta``. Example: ``clopper_pearson_upper(0, 45, 0.1)``
-    is about 0.0499. With ``n == 0`` the bound is 1.
-    """
-    if n <= 0 or errors >= n:
-        return 1.0
-    return float(beta_dist.ppf(1.0 - delta, errors + 1, n - errors))  # non-integer counts: Kish
-
-
-def min_audit_for(alpha: float, delta: float) -> int:
-    """Fewest audit items whose bound can pass with zero errors: ``(1-alpha)^n <= delta``."""
-    return max(1, math.ceil(math.log(delta) / math.log(1.0 - alpha)))
-
-
-@dataclass(frozen=True)
-class ThresholdResult:
-    """The calibrated accept threshold of one round.
-
-    Attributes:
-        threshold: accept items with score ``>= threshold``; ``inf`` when nothing is accepted.
-        n_audit: audit items available; ``n_covered`` of them score ``>= threshold``.
-        errors: audit errors among the covered ones (effective, weighted, with a stratified audit).
-        upper_bound: Clopper-Pearson upper bound of the accepted error rate (1.0 if none).
-        estimate: ``errors / n_covered`` (None if none covered).
-        reason: why nothing is accepted, or ``""``.
-    """
-
-    threshold: float
-    n_audit: int
-    n_covered: int
-    errors: float
-    upper_bound: float
-    estimate: float | None
-    reason: str
-
-    @property
-    def accepts(self) -> bool:
-        return math.isfinite(self.threshold)
-
-
-def calibrate_threshold(
-    scores: np.ndarray, correct: np.ndarray, *, alpha: float, delta: float, start_fraction: float = 0.0,
-    weights: np.ndarray | None = None,
-) -> ThresholdResult:
-    """Choose the loosest threshold whose accepted error is ``<= alpha`` w.p. ``>= 1 - delta``.
-
-    Args:
-        scores: ``(n_audit,)`` float blind confidence scores of the audit items (higher = more
-            confident).
-        correct: ``(n_audit,)`` bool, True where the best-guess label equals the audit label.
-        alpha: target error rate among accepted items, in (0, 1).
-        delta: allowed probability that the target is missed, in (0, 1).
-        start_fraction: the strictest threshold tested covers at least this share of the audit
-            items (and at least ``min_audit_for(alpha, delta)``). Fixed before any label is
-            seen, so the scan stays valid; it keeps one confident error at the very top from
-            blocking every looser threshold.
-        weights: ``(n_audit,)`` inverse inclusion probabilities of a stratified audit draw
-            (None = uniform: the exact Clopper-Pearson test). With weights the error rate
-            above a threshold is the weighted (Hajek) estimate and the bound is
-            Clopper-Pearson at Kish's effective sample size ``(sum w)^2 / sum w^2`` (equal
-            weights give back the exact test); its validity is checked by Monte-Carlo in
-            ``tests/rounds/test_validity.py``.
-
-    Returns:
-        :class:`ThresholdResult`. Thresholds only move down when more audit items agree with the
-        guess (monotone in the labels).
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    wrong = ~np.asarray(correct, dtype=bool)
-    n = scores.size
-    need = min_audit_for(alpha, delta)
-    if n < need:
-        return ThresholdResult(
-            math.inf, n, 0, 0, 1.0, None,
-            f"too few audit labels: {n}, but at least {need} are needed before anything can be "
-            f"accepted with error <= {alpha} at confidence {1 - delta:.2f}",
-        )
-    start = max(need, math.ceil(start_fraction * n))
-    order = np.argsort(-scores, kind="stable")
-    sorted_scores = scores[order]
-    cum_errors = np.cumsum(wrong[order]).astype(np.float64)
-    cum_n = np.arange(1, n + 1, dtype=np.float64)
-    if weights is not None:
-        w = np.asarray(weights, dtype=np.float64)[order]
-        cum_w, cum_w2 = np.cumsum(w), np.cumsum(w * w)
-        cum_n = cum_w * cum_w / cum_w2  # Kish's effective sample size of the covered items
-        cum_errors = np.cumsum(w * wrong[order]) / cum_w * cum_n
-    # candidate cut after position i (0-based) covers every item scoring >= sorted_scores[i];
-    # ties are covered together, so only the last position of each run of equal scores counts.
-    last_of_tie = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]
-    cand = np.flatnonzero(last_of_tie & (np.arange(1, n + 1) >= start) & (cum_n >= need))
-    errors_at = np.round(cum_errors[cand]) if weights is None else cum_errors[cand]
-    n_at = cum_n[cand]
-    bounds = np.where(errors_at >= n_at, 1.0,
-                      beta_dist.ppf(1.0 - delta, errors_at + 1, np.maximum(n_at - errors_at, 1e-12)))
-    failing = np.flatnonzero(bounds > alpha)
-    stop = failing[0] if failing.size else cand.size  # fixed sequence: stop at the first failure
-    best: tuple[float, int, float, float] | None = None
-    first_failure = ""
-    if stop > 0:
-        i = cand[stop - 1]
-        best = (float(sorted_scores[i]), int(i) + 1, float(errors_at[stop - 1]), float(bounds[stop - 1]))
-    elif failing.size:
-        i = cand[0]
-        first_failure = (
-            f"the strictest testable threshold ({sorted_scores[i]:.4f}, {int(i) + 1} audit "
-            f"items, {errors_at[0]:g} wrong) has an error bound {bounds[0]:.3f} > alpha {alpha}"
-        )
-    else:
-        first_failure = f"no threshold covers at least {start} audit items"
-    if best is None:
-        return ThresholdResult(math.inf, n, 0, 0, 1.0, None, first_failure)
-    threshold, covered, errors, bound = best
-    errors = int(errors) if weights is None else errors
-    n_eff = covered if weights is None else float(cum_n[covered - 1])
-    return ThresholdResult(threshold, n, covered, errors, bound, errors / n_eff, "")
 
 
 @dataclass(frozen=True)
@@ -409,13 +297,6 @@ def route_items(
     )
 
 
-def clopper_pearson_lower(errors: int, n: int, delta: float) -> float:
-    """One-sided ``1 - delta`` Clopper-Pearson lower bound of a binomial rate (0 if none)."""
-    if n <= 0 or errors <= 0:
-        return 0.0
-    return float(beta_dist.ppf(delta, errors, n - errors + 1))
-
-
 def estimate_figures(
     *,
     guess: np.ndarray,
@@ -427,7 +308,8 @@ def estimate_figures(
     delta: float,
     start_fraction: float = 0.0,
     audit_weight: np.ndarray | None = None,
-) -> dict[str, float | int | str | None]:
+    n_classes: int | None = None,
+) -> dict[str, Any]:
     """Threshold and estimated accuracies from the audit labels.
 
     Args:
@@ -437,6 +319,10 @@ def estimate_figures(
         disputed: ``(n,)`` bool, never accepted.
         audit_weight: ``(n_audit,)`` inverse inclusion probabilities (stratified audits), None =
             uniform.
+        n_classes: set for one threshold per predicted class (``triage.per_class_thresholds``,
+            :func:`hitl_triage.guarantee.per_class_thresholds`; uniform audits only): then
+            ``class_thresholds`` lists them (None = that class accepts nothing) and
+            ``threshold`` is the loosest of them.
 
     Returns:
         JSON-ready figures: ``threshold`` (None = nothing accepted) and ``threshold_reason``,
@@ -447,6 +333,10 @@ def estimate_figures(
     """
     audit_rows = np.asarray(audit_rows, dtype=np.int64)
     correct = guess[audit_rows] == known[audit_rows]
+    if n_classes is not None:
+        return _per_class_figures(guess=guess, guess_score=guess_score, known=known, audit_rows=audit_rows,
+                                  disputed=disputed, alpha=alpha, delta=delta, start_fraction=start_fraction,
+                                  n_classes=n_classes)
     result = calibrate_threshold(guess_score[audit_rows], correct, alpha=alpha, delta=delta,
                                  start_fraction=start_fraction, weights=audit_weight)
     unlabeled = known < 0
@@ -479,6 +369,46 @@ def estimate_figures(
         figures["est_trainset_accuracy"] = None
         figures["est_trainset_accuracy_low"] = share_known
     return figures
+
+
+def _per_class_figures(*, guess: np.ndarray, guess_score: np.ndarray, known: np.ndarray, audit_rows: np.ndarray,
+                       disputed: np.ndarray, alpha: float, delta: float, start_fraction: float,
+                       n_classes: int) -> dict[str, Any]:
+    """:func:`estimate_figures` with one threshold per predicted class (see its ``n_classes``)."""
+    base = estimate_figures(guess=guess, guess_score=guess_score, known=known, audit_rows=audit_rows,
+                            disputed=disputed, alpha=alpha, delta=delta, start_fraction=start_fraction)
+    correct = guess[audit_rows] == known[audit_rows]
+    cuts = per_class_thresholds(guess_score[audit_rows], correct, guess[audit_rows], n_classes, alpha=alpha,
+                                delta=delta, start_fraction=start_fraction)
+    finite = np.isfinite(cuts)
+    accept = (known < 0) & (guess_score >= cuts[guess]) & ~disputed
+    covered = guess_score[audit_rows] >= cuts[guess[audit_rows]]
+    errors = int((~correct[covered]).sum())
+    n_cov = int(covered.sum())
+    # the mix's error is at most the largest class bound (each holds at delta / k, jointly at delta)
+    bounds = [clopper_pearson_upper(int((~correct[covered & (guess[audit_rows] == c)]).sum()),
+                                    int((covered & (guess[audit_rows] == c)).sum()), delta / n_classes)
+              for c in range(n_classes) if finite[c]]
+    base.update({
+        "threshold": float(cuts[finite].min()) if finite.any() else None,
+        "class_thresholds": [float(c) if np.isfinite(c) else None for c in cuts],
+        "threshold_reason": "" if finite.any() else "no class passes its own test at delta / k",
+        "accepted_share": float(accept.mean()) if known.size else 0.0,
+        "est_accepted_accuracy": 1.0 - errors / n_cov if n_cov else None,
+        "est_accepted_accuracy_low": 1.0 - max(bounds) if bounds else None,
+        "est_accepted_accuracy_high": 1.0 - clopper_pearson_lower(errors, n_cov, delta) if n_cov else None,
+    })
+    return base
+
+
+def accept_cut(figures: dict[str, Any], guess: np.ndarray) -> np.ndarray | float:
+    """The accept threshold each item faces: ``(n,)`` per class when ``class_thresholds`` is in
+    ``figures``, else the single threshold (``inf`` = nothing accepted)."""
+    per_class = figures.get("class_thresholds")
+    if per_class is not None:
+        cuts = np.array([math.inf if c is None else float(c) for c in per_class])
+        return cuts[np.asarray(guess, dtype=np.int64)]
+    return math.inf if figures.get("threshold") is None else float(figures["threshold"])
 
 
 TRAINSET_BINS = 5

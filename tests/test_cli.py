@@ -292,3 +292,32 @@ def test_answers_import_keeps_ids_as_written(tmp_path: Path) -> None:
     (tmp_path / "answers.csv").write_text("id,label,reviewer\n1.1,ham,bob\n")
     _ok("answers", "import", str(config), str(tmp_path / "answers.csv"), "--allow-unrouted")
     assert "1.1" in pl.read_parquet(tmp_path / "run" / "answers.parquet")["id"].to_list()
+
+
+def test_init_describes_classes_from_the_votes_never_the_gold() -> None:
+    from hitl_triage.scaffold import class_descriptions
+
+    records = [  # gold says the opposite of the votes: the descriptions must follow the votes
+        {"data": {"text": "win a free prize now call"}, "weak_labels": [1, 1, -1], "label": 0},
+        {"data": {"text": "see you at lunch today then"}, "weak_labels": [0, -1, 0], "label": 1},
+        {"data": {"text": "disputed text with two votes"}, "weak_labels": [0, 1, -1], "label": 0},
+        {"data": {"text": "ok"}, "weak_labels": [0, 0, 0], "label": 0},
+    ]
+    ham, spam = class_descriptions(["ham", "spam"], records, ["Ordinary (HAM)", None])
+    assert ham.startswith("Class 'ham': Ordinary (HAM)") and '"see you at lunch today then"' in ham
+    assert '"win a free prize now call"' in spam and "disputed" not in ham + spam and '"ok"' not in ham
+    assert "edit it" in ham
+    (none,) = class_descriptions(["x"], [], [None])
+    assert "No text has agreeing votes" in none
+
+
+@requires_shared
+def test_init_from_wrench_writes_descriptions_with_the_readme_names(tmp_path: Path) -> None:
+    import yaml
+
+    from hitl_triage.scaffold import init_from_wrench
+
+    result = init_from_wrench(shared_data() / "wrench" / "trec", "trecx", configs_dir=tmp_path)
+    labels = yaml.safe_load(result.config_path.read_text())["labels"]
+    assert labels[5]["description"].startswith("Class 'NUM': Number (NUM). Texts the sources agree on:")
+    assert all("describe it for reviewers" not in c["description"] for c in labels)

@@ -201,6 +201,23 @@ def test_text_feature_hook_same_rows_on_ray(cluster):
     np.testing.assert_array_equal(here, there)
 
 
+def test_sentence_embeddings_computed_on_ray_match_local(cluster, tmp_path):
+    """confidence.features with embeddings: the texts missing from the cache are embedded by the
+    cluster's workers (each loads the static model from its own local files); the driver keeps
+    the cache. Same vectors as in this process."""
+    pytest.importorskip("model2vec", reason="the embeddings extra is not installed")
+    from hitl_triage.embeddings import embed
+
+    texts = [f"check out my channel {i % 13}" if i % 9 else None for i in range(300)] + ["nice song"] * 5
+    here = embed(texts, model="static")
+    engine = EngineConfig(kind="ray", address=cluster.address)
+    there = embed(texts, model="static", engine=engine, cache_dir=tmp_path / "features", chunk_size=64)
+    assert there.shape == here.shape and np.abs(there).sum() > 0
+    np.testing.assert_allclose(there, here, atol=1e-6)
+    again = embed(texts, model="static", engine=engine, cache_dir=tmp_path / "features")  # all cached
+    np.testing.assert_array_equal(again, there)
+
+
 def test_unreachable_address_names_it(tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -4,8 +4,9 @@ adjudication view, gold items. Every route requires the ``admin`` role (403 othe
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from hitl_triage.review import reports
@@ -47,13 +48,13 @@ def agreement_page(request: Request, store: StoreDep, caller: AdminDep) -> Respo
 
 
 @router.get("/disputes")
-def disputes_page(request: Request, store: StoreDep, caller: AdminDep) -> Response:
-    return render(request, "disputes.html", {"me": caller.reviewer, "csrf": caller.csrf_token, "disputes": reports.disputes(store).to_dicts()})
+def disputes_page(request: Request, store: StoreDep, caller: AdminDep, notice: Annotated[str | None, Query(max_length=300)] = None) -> Response:
+    return render(request, "disputes.html", {"me": caller.reviewer, "csrf": caller.csrf_token, "disputes": reports.disputes(store).to_dicts(), "notice": notice})
 
 
 @router.get("/tasks/{task_id}")
-def task_page(request: Request, store: StoreDep, caller: AdminDep, task_id: TaskIdPath) -> Response:
-    return render(request, "adjudicate.html", {"me": caller.reviewer, "csrf": caller.csrf_token, "detail": reports.task_detail(store, task_id)})
+def task_page(request: Request, store: StoreDep, caller: AdminDep, task_id: TaskIdPath, notice: Annotated[str | None, Query(max_length=300)] = None) -> Response:
+    return render(request, "adjudicate.html", {"me": caller.reviewer, "csrf": caller.csrf_token, "detail": reports.task_detail(store, task_id), "notice": notice})
 
 
 @router.post("/tasks/{task_id}/adjudicate")
@@ -64,8 +65,10 @@ def adjudicate(
     label: LabelForm,
     comment: Annotated[str | None, Form(max_length=2000)] = None,
 ) -> Response:
+    """Record the final label, then on to the next dispute (the outcome shown as a toast)."""
     store.adjudicate(caller.reviewer, task_id=task_id, label=label, comment=comment)
-    return RedirectResponse("/admin/disputes", status_code=303)
+    notice = f"Adjudicated #{task_id}: {store.config.label_names[label]}"
+    return RedirectResponse(f"/admin/disputes/next?{urlencode({'after': task_id, 'notice': notice})}", status_code=303)
 
 
 @router.post("/tasks/{task_id}/resolve-flags")
@@ -74,9 +77,14 @@ def resolve_flags(
     caller: AdminDep,
     task_id: TaskIdPath,
     comment: Annotated[str | None, Form(max_length=2000)] = None,
+    back: Annotated[str, Form(pattern="^(disputes|flags|task)$")] = "disputes",
 ) -> Response:
-    store.resolve_flags(caller.reviewer, task_id=task_id, comment=comment)
-    return RedirectResponse("/admin/disputes", status_code=303)
+    """Resolve the task's open flags; ``back`` says where to: the disputes list (default), the
+    flag queue, or the task's page."""
+    n = store.resolve_flags(caller.reviewer, task_id=task_id, comment=comment)
+    notice = urlencode({"notice": f"Resolved {n} flag(s) of #{task_id}"})
+    target = {"disputes": "/admin/disputes", "flags": "/admin/flags", "task": f"/admin/tasks/{task_id}"}[back]
+    return RedirectResponse(f"{target}?{notice}" if back != "disputes" else target, status_code=303)
 
 
 @router.post("/gold")

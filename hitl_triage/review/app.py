@@ -82,7 +82,7 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
 
 def create_app(config: TaskConfig, *, store: ReviewStore | None = None) -> FastAPI:
     """The app for one task. Opens the task's store at startup unless ``store`` is given."""
-    from hitl_triage.review import admin, api, apidocs, pages, workbench
+    from hitl_triage.review import admin, api, apidocs, pages, team_api, team_pages, workbench
     from hitl_triage.store import accounts
 
     @asynccontextmanager
@@ -106,7 +106,9 @@ def create_app(config: TaskConfig, *, store: ReviewStore | None = None) -> FastA
     apidocs.mount(app)
     app.include_router(pages.router)
     app.include_router(admin.router)
+    app.include_router(team_pages.router)  # flag queue, statistics, history search
     app.include_router(api.router)
+    app.include_router(team_api.router)
     app.include_router(workbench.router)  # the LF workbench, /lf
     app.add_middleware(BodyLimit, max_bytes=config.review.max_body_bytes)
 

@@ -4,10 +4,15 @@
 confidence, each source's vote, the judge's rationale, progress) and reads single keys:
 a digit picks a label, Enter accepts the suggestion, ``s`` skips, ``f`` flags (a comment line
 follows), Backspace or ``u`` undoes the last answer, ``g`` shows the guidelines, ``h`` lists the
-recent answers, ``q`` quits. With ``review.correction``, ``e`` shows the field's original text,
-reads the corrected text (lines until one holding only ``.``) and then a digit for the label.
-An item with several fields (``dataset.fields``) shows each in its own panel, as plain text.
+recent answers, ``/`` searches your answers by text or item id and relabels one, ``q`` quits.
+With ``review.correction``, ``e`` shows the field's original text, reads the corrected text
+(lines until one holding only ``.``) and then a digit for the label. An item with several
+fields (``dataset.fields``) shows each in its own panel, as plain text.
 Answers go straight to the review store, like the web app's.
+
+The evidence is the web page's (``review.evidence.present``): where the suggestion comes from,
+both models' guesses when they differ, and only the sources that voted, each with its accuracy
+on the human labels settled so far and its n; a blind audit item shows none of it.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from hitl_triage.review import reports
+from hitl_triage.review import evidence, reports, search
 from hitl_triage.review.visible import segments
 from hitl_triage.store import (
     AnswerError,
@@ -125,23 +130,40 @@ def _show(console: Console, store: ReviewStore, reviewer: ReviewerInfo, task: Ta
     else:
         body = Text("(no text)", style="dim") if task.text is None else shown(task.text)
         console.print(Panel(body, title=Text("item ") + shown(task.item_id), title_align="left", padding=(1, 2)))
-    if task.suggested is not None:
-        conf = "" if task.confidence is None else f"  ({100 * task.confidence:.0f}% confidence)"
-        console.print(Text.assemble("Suggested: ", (names[task.suggested], "bold"), conf, ("   Enter accepts", "dim")))
-    else:
-        console.print(Text("No suggestion", style="dim"))
-    if task.votes:
-        table = Table(show_header=True, header_style="dim", box=None, padding=(0, 2))
-        table.add_column("source")
-        table.add_column("vote")
-        for source, vote in sorted(task.votes.items()):
-            table.add_row(shown(source), Text("abstain", style="dim") if vote is None else Text(names[vote]))
-        console.print(table)
+    _evidence(console, task, names)
     if task.judge_rationale:
         console.print(Panel(shown(task.judge_rationale), title="judge's rationale", title_align="left", style="magenta"))
     keys = "  ".join(f"[bold]{(i + 1) % 10}[/] {escape(n)}" for i, n in enumerate(names))
     correct = "" if config.review.correction is None else f"  [bold]e[/] correct {escape(config.review.correction.field)}"
-    console.print(f"{keys}   [bold]Enter[/] accept  [bold]s[/] skip  [bold]f[/] flag{correct}  [bold]u[/] undo  [bold]g[/] guidelines  [bold]h[/] history  [bold]q[/] quit")
+    console.print(f"{keys}   [bold]Enter[/] accept  [bold]s[/] skip  [bold]f[/] flag{correct}  [bold]u[/] undo  [bold]g[/] guidelines  [bold]h[/] history  [bold]/[/] search  [bold]q[/] quit")
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.0f}%"
+
+
+def _evidence(console: Console, task: TaskView, names: list[str]) -> None:
+    """The suggestion and the evidence as the web page shows them (``evidence.present``)."""
+    shown_ev = evidence.present(task, names)
+    if task.suggested is not None:
+        conf = "" if task.confidence is None else f"  ({_pct(task.confidence)} confidence)"
+        console.print(Text.assemble("Suggested: ", (names[task.suggested], "bold"), conf, ("   Enter accepts", "dim")))
+    else:
+        console.print(Text("No suggestion", style="dim"))
+    if shown_ev.suggestion_line:
+        console.print(Text(shown_ev.suggestion_line, style="dim"))
+    if shown_ev.label_model is not None and shown_ev.end_model is not None:
+        lm, em = shown_ev.label_model, shown_ev.end_model
+        console.print(Text.assemble(("Models differ: ", "bold"), f"label model {lm.name} {_pct(lm.confidence)} · end model {em.name} {_pct(em.confidence)}"))
+    if shown_ev.sources:
+        table = Table(show_header=True, header_style="dim", box=None, padding=(0, 2))
+        table.add_column("source")
+        table.add_column("vote")
+        table.add_column("accuracy (human labels)")
+        for line in shown_ev.sources:
+            measured = Text("none yet", style="dim") if line.accuracy is None else Text(_pct(line.accuracy))
+            table.add_row(shown(line.name), Text(line.vote_name), measured + Text(f" n={line.n}", style="dim"))
+        console.print(table)
 
 
 def _guidelines(console: Console, config: TaskConfig) -> None:
@@ -237,9 +259,67 @@ def _session(config: TaskConfig, reviewer: str, read_key: KeyReader, read_line: 
                 _history(console, store, me)
                 console.print(Text("any key returns", style="dim"))
                 read_key()
+            elif key == "/":
+                notice = _search(console, store, me, read_key, read_line)
             else:
-                notice = f"unknown key {key!r}: digits label, Enter accepts, s f u g h q"
+                notice = f"unknown key {key!r}: digits label, Enter accepts, s f u g h / q"
     return SessionSummary(counts["label"], counts["skip"], counts["flag"], counts["undo"])
+
+
+SEARCH_PAGE = 9  # results are picked with the keys 1-9
+
+
+def _label_index(key: str, n_classes: int) -> int | None:
+    if not key.isdigit() or len(key) != 1:
+        return None
+    index = 9 if key == "0" else int(key) - 1
+    return index if index < n_classes else None
+
+
+def _search(console: Console, store: ReviewStore, me: ReviewerInfo, read_key: KeyReader, read_line: Callable[[], str]) -> str | None:
+    """``/``: search your answers by text or item id, pick one, relabel it (only while its round
+    is open, as on the web). Returns the notice shown above the next item."""
+    names = store.config.label_names
+    console.print("Search your answers (text or item id), then Enter:")
+    query = read_line().strip()[: search.QUERY_MAX]
+    if not query:
+        return "nothing searched"
+    offset = 0
+    while True:
+        page = search.search_history(store, me, query, limit=SEARCH_PAGE, offset=offset)
+        console.print(Text(f"{page.total} answer(s) match {query!r}", style="bold"))
+        for i, hit in enumerate(page.hits, start=1):
+            given = names[hit.label] if hit.kind == "label" and hit.label is not None else hit.kind
+            finished = "" if hit.editable else "  (round finished)"
+            console.print(Text.assemble((f"{i}  {given:>8}  ", "bold"), shown(hit.item_id), "  ", shown((hit.text or "(no text)")[:70]), (finished, "dim")))
+        more = ("  [bold]n[/] next page" if page.has_next else "") + ("  [bold]p[/] previous page" if offset else "")
+        console.print(f"[bold]1[/]-[bold]{max(len(page.hits), 1)}[/] relabel that answer{more}  any other key returns")
+        key = read_key()
+        if key == "n" and page.has_next:
+            offset += SEARCH_PAGE
+        elif key == "p" and offset:
+            offset = max(0, offset - SEARCH_PAGE)
+        elif key.isdigit() and 1 <= int(key) <= len(page.hits):
+            return _relabel(console, store, me, page.hits[int(key) - 1], read_key)
+        else:
+            return None
+
+
+def _relabel(console: Console, store: ReviewStore, me: ReviewerInfo, hit: search.Hit, read_key: KeyReader) -> str:
+    names = store.config.label_names
+    if not hit.editable:
+        return f"not recorded: round {hit.round} is finished; ask an admin to adjudicate"
+    keys = "  ".join(f"[bold]{(i + 1) % 10}[/] {escape(n)}" for i, n in enumerate(names))
+    console.print(Text.assemble("New label for ", shown(hit.item_id), ":"))
+    console.print(f"{keys}   any other key cancels")
+    index = _label_index(read_key(), len(names))
+    if index is None:
+        return "relabel cancelled"
+    try:
+        store.edit(me, answer_id=hit.answer_id, new_answer_id=str(uuid.uuid4()), label=index)
+    except AnswerError as exc:
+        return f"not recorded: {exc}"
+    return f"relabelled {hit.item_id}: {names[index]}"
 
 
 def _submit(
