@@ -3,9 +3,9 @@
 Columns (``ANSWER_SCHEMA``): ``id`` (str, item id), ``label`` (int, class index in [0, k)),
 ``reviewer`` (str), ``round`` (int, the round that routed the item; -1 if unknown), ``route``
 (str: ``review``, ``audit`` or ``import``), ``origin`` (str: ``store``, ``import``, ``simulated``),
-``answered_at`` (str, ISO-8601 UTC), ``correction`` (str or null: the reviewer's corrected text
-of the ``review.correction`` field; tables written before it existed read as null). The stored
-table adds ``superseded_at`` (str or null): an
+``answered_at`` (str, ISO-8601 UTC). Rows may carry ``correction`` (str or null: the reviewer's
+corrected text of the ``review.correction`` field; ``ANSWER_COLUMNS``): a frame without it, or a
+table written before it existed, reads as null. The stored table adds ``superseded_at`` (str or null): an
 answer is *live* while it is null. Nothing is deleted; an answer stops counting when
 
 * the same reviewer answers the same item again (import, simulated): the later answer replaces
@@ -48,10 +48,10 @@ ANSWER_SCHEMA: dict[str, pl.DataType] = {
     "route": pl.String(),
     "origin": pl.String(),
     "answered_at": pl.String(),
-    "correction": pl.String(),
 }
+ANSWER_COLUMNS: dict[str, pl.DataType] = {**ANSWER_SCHEMA, "correction": pl.String()}
 OPTIONAL_COLUMNS = ("correction", "superseded_at")  # null where a frame lacks them
-STORED_SCHEMA: dict[str, pl.DataType] = {**ANSWER_SCHEMA, "superseded_at": pl.String()}
+STORED_SCHEMA: dict[str, pl.DataType] = {**ANSWER_COLUMNS, "superseded_at": pl.String()}
 ADJUDICATED = "adjudicated"
 LOCK_TIMEOUT_S = 300.0
 
@@ -68,7 +68,7 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType] = ANSWER_SCHEMA) -> pl.DataFrame:
+def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType] = ANSWER_COLUMNS) -> pl.DataFrame:
     """``frame`` with exactly the columns of ``schema`` in order; the optional columns
     (``correction``, ``superseded_at``) are added as null where absent."""
     missing = [c for c in OPTIONAL_COLUMNS if c in schema and c not in frame.columns]
@@ -83,7 +83,8 @@ def _stored(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def load_answers(run_dir: Path, *, include_superseded: bool = False) -> pl.DataFrame:
-    """The live human answers of a run (``ANSWER_SCHEMA``; empty if none).
+    """The live human answers of a run (``ANSWER_COLUMNS``: ``ANSWER_SCHEMA`` and
+    ``correction``; empty if none).
 
     With ``include_superseded`` every answer ever recorded, with ``superseded_at``
     (``STORED_SCHEMA``; null = live).
@@ -92,7 +93,7 @@ def load_answers(run_dir: Path, *, include_superseded: bool = False) -> pl.DataF
     frame = _stored(pl.read_parquet(path)) if path.is_file() else pl.DataFrame(schema=STORED_SCHEMA)
     if include_superseded:
         return frame
-    return frame.filter(pl.col("superseded_at").is_null()).select(list(ANSWER_SCHEMA))
+    return frame.filter(pl.col("superseded_at").is_null()).select(list(ANSWER_COLUMNS))
 
 
 @contextmanager

@@ -22,6 +22,7 @@ import polars as pl
 
 from hitl_triage.answer_table import (
     ADJUDICATED,
+    ANSWER_COLUMNS,
     ANSWER_SCHEMA,
     ANSWERS_FILE,
     STORED_SCHEMA,
@@ -48,6 +49,7 @@ from hitl_triage.schema import LabelValueError, schema_of
 __all__ = [
     "ADJUDICATED",
     "ANSWERS_FILE",
+    "ANSWER_COLUMNS",
     "ANSWER_SCHEMA",
     "STORED_SCHEMA",
     "AnswerImportError",
@@ -181,7 +183,7 @@ def read_answer_file(path: Path, *, label_names: list[str], ids: list[str], roun
             )
         out.append({"id": item, "label": label, "reviewer": str(row["reviewer"]),
                     "round": rounds.get(item, -1), "route": "import", "origin": "import",
-                    "answered_at": stamp, "correction": None})
+                    "answered_at": stamp})
     if not out:
         raise AnswerImportError(f"{path}: no answers in the file")
     return pl.DataFrame(out, schema=ANSWER_SCHEMA)

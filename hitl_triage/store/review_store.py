@@ -206,7 +206,8 @@ class ReviewStore:
 
     def answers_table(self) -> pl.DataFrame:
         """``resolved_answers()`` in the shape of the run's human answers table
-        (``hitl_triage.answers.ANSWER_SCHEMA``, ``origin`` = "store"), ready for
+        (``hitl_triage.answers.ANSWER_COLUMNS``: ``ANSWER_SCHEMA`` and ``correction``;
+        ``origin`` = "store"), ready for
         ``save_answers`` after merging with the answers already recorded."""
         from hitl_triage.answer_table import conform
 
