@@ -3,7 +3,9 @@
 Columns (``ANSWER_SCHEMA``): ``id`` (str, item id), ``label`` (int, class index in [0, k)),
 ``reviewer`` (str), ``round`` (int, the round that routed the item; -1 if unknown), ``route``
 (str: ``review``, ``audit`` or ``import``), ``origin`` (str: ``store``, ``import``, ``simulated``),
-``answered_at`` (str, ISO-8601 UTC). The stored table adds ``superseded_at`` (str or null): an
+``answered_at`` (str, ISO-8601 UTC). Rows may carry ``correction`` (str or null: the reviewer's
+corrected text of the ``review.correction`` field; ``ANSWER_COLUMNS``): a frame without it, or a
+table written before it existed, reads as null. The stored table adds ``superseded_at`` (str or null): an
 answer is *live* while it is null. Nothing is deleted; an answer stops counting when
 
 * the same reviewer answers the same item again (import, simulated): the later answer replaces
@@ -47,7 +49,9 @@ ANSWER_SCHEMA: dict[str, pl.DataType] = {
     "origin": pl.String(),
     "answered_at": pl.String(),
 }
-STORED_SCHEMA: dict[str, pl.DataType] = {**ANSWER_SCHEMA, "superseded_at": pl.String()}
+ANSWER_COLUMNS: dict[str, pl.DataType] = {**ANSWER_SCHEMA, "correction": pl.String()}
+OPTIONAL_COLUMNS = ("correction", "superseded_at")  # null where a frame lacks them
+STORED_SCHEMA: dict[str, pl.DataType] = {**ANSWER_COLUMNS, "superseded_at": pl.String()}
 ADJUDICATED = "adjudicated"
 LOCK_TIMEOUT_S = 300.0
 
@@ -64,15 +68,23 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType] = ANSWER_COLUMNS) -> pl.DataFrame:
+    """``frame`` with exactly the columns of ``schema`` in order; the optional columns
+    (``correction``, ``superseded_at``) are added as null where absent."""
+    missing = [c for c in OPTIONAL_COLUMNS if c in schema and c not in frame.columns]
+    if missing:
+        frame = frame.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in missing])
+    return frame.select(list(schema)).cast(schema)
+
+
 def _stored(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` with every column of ``STORED_SCHEMA`` (``superseded_at`` null if absent)."""
-    if "superseded_at" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("superseded_at"))
-    return frame.select(list(STORED_SCHEMA)).cast(STORED_SCHEMA)
+    """``frame`` with every column of ``STORED_SCHEMA`` (optional columns null if absent)."""
+    return conform(frame, STORED_SCHEMA)
 
 
 def load_answers(run_dir: Path, *, include_superseded: bool = False) -> pl.DataFrame:
-    """The live human answers of a run (``ANSWER_SCHEMA``; empty if none).
+    """The live human answers of a run (``ANSWER_COLUMNS``: ``ANSWER_SCHEMA`` and
+    ``correction``; empty if none).
 
     With ``include_superseded`` every answer ever recorded, with ``superseded_at``
     (``STORED_SCHEMA``; null = live).
@@ -81,7 +93,7 @@ def load_answers(run_dir: Path, *, include_superseded: bool = False) -> pl.DataF
     frame = _stored(pl.read_parquet(path)) if path.is_file() else pl.DataFrame(schema=STORED_SCHEMA)
     if include_superseded:
         return frame
-    return frame.filter(pl.col("superseded_at").is_null()).select(list(ANSWER_SCHEMA))
+    return frame.filter(pl.col("superseded_at").is_null()).select(list(ANSWER_COLUMNS))
 
 
 @contextmanager
@@ -149,10 +161,11 @@ def _merge(old: pl.DataFrame, new: pl.DataFrame, stamp: str) -> tuple[pl.DataFra
     answer on an item (per origin) replaces their earlier live one; exact repeats of a live
     answer are not added again."""
     who = ["id", "reviewer", "origin"]
-    new = new.select(list(ANSWER_SCHEMA)).cast(ANSWER_SCHEMA).unique(who, keep="last", maintain_order=True)
+    new = conform(new).unique(who, keep="last", maintain_order=True)
     old = old.with_row_index("_row")
     live = old.filter(pl.col("superseded_at").is_null())
-    fresh = new.join(live.select(*who, "label"), on=[*who, "label"], how="anti", nulls_equal=True)
+    same = [*who, "label", "correction"]
+    fresh = new.join(live.select(same), on=same, how="anti", nulls_equal=True)
     if fresh.is_empty():
         return old.drop("_row"), MergeResult(0, 0)
     replaced = live.join(fresh.select(who), on=who, how="semi", nulls_equal=True)
@@ -195,8 +208,8 @@ def replace_store_answers(run_dir: Path, current: pl.DataFrame, known_tasks: pl.
     Returns:
         rows added, and live store rows superseded (undone, relabeled or adjudicated).
     """
-    key = ["id", "round", "label", "reviewer"]
-    current = current.select(list(ANSWER_SCHEMA)).cast(ANSWER_SCHEMA).with_columns(pl.lit("store").alias("origin"))
+    key = ["id", "round", "label", "reviewer", "correction"]  # a changed correction replaces the row
+    current = conform(current).with_columns(pl.lit("store").alias("origin"))
     result: list[MergeResult] = []
 
     def change(old: pl.DataFrame) -> pl.DataFrame:
@@ -253,3 +266,18 @@ def known_labels(answers: pl.DataFrame, ids: list[str]) -> np.ndarray:
     found = rows >= 0
     y[rows[found]] = top["label"].to_numpy()[found]
     return y
+
+
+def latest_corrections(answers: pl.DataFrame, ids: list[str]) -> pl.Series:
+    """``(len(ids),)`` String: each item's latest corrected text among its live answers
+    (``answers``: ``ANSWER_SCHEMA``), null where no answer corrected it."""
+    answers = conform(answers)
+    latest = (
+        answers.filter(pl.col("correction").is_not_null())
+        .sort("answered_at", maintain_order=True)
+        .unique("id", keep="last")
+        .select("id", "correction")
+    )
+    return pl.DataFrame({"id": ids}, schema={"id": pl.String()}).join(
+        latest, on="id", how="left", maintain_order="left"
+    )["correction"]

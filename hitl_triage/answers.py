@@ -22,6 +22,7 @@ import polars as pl
 
 from hitl_triage.answer_table import (
     ADJUDICATED,
+    ANSWER_COLUMNS,
     ANSWER_SCHEMA,
     ANSWERS_FILE,
     STORED_SCHEMA,
@@ -29,6 +30,7 @@ from hitl_triage.answer_table import (
     MergeResult,
     answers_lock,
     append_answers,
+    conform,
     drop_origin,
     empty_answers,
     known_labels,
@@ -47,6 +49,7 @@ from hitl_triage.schema import LabelValueError, schema_of
 __all__ = [
     "ADJUDICATED",
     "ANSWERS_FILE",
+    "ANSWER_COLUMNS",
     "ANSWER_SCHEMA",
     "STORED_SCHEMA",
     "AnswerImportError",
@@ -188,7 +191,7 @@ def read_answer_file(path: Path, *, label_names: list[str], ids: list[str], roun
 
 def from_store(resolved: pl.DataFrame) -> pl.DataFrame:
     """The review store's ``resolved_answers()`` frame as answer rows (``origin`` = ``store``)."""
-    return resolved.with_columns(pl.lit("store").alias("origin")).select(list(ANSWER_SCHEMA)).cast(ANSWER_SCHEMA)
+    return conform(resolved.with_columns(pl.lit("store").alias("origin")))
 
 
 def _routings(run_dir: Path) -> list[tuple[int, pl.DataFrame]]:

@@ -48,7 +48,7 @@ from cleanlab.multiannotator import get_active_learning_scores, get_label_qualit
 
 from hitl_triage.combine import Selection, StackedModel, select_posterior
 from hitl_triage.config import LabelModelConfig, TaskConfig
-from hitl_triage.data import Dataset
+from hitl_triage.data import Dataset, field_values
 from hitl_triage.endmodel import combine_features, mark_entities, out_of_fold_probs, text_features
 from hitl_triage.indexing import row_index
 from hitl_triage.labelmodel import fit_label_model_probs
@@ -70,6 +70,8 @@ class RoundInputs:
         X: ``(n, d)`` sparse end-model features (text and, if configured, votes).
         X_text: ``(n, d_text)`` the text features alone (None when no text has one); built
             once per run, shared by the baselines.
+        fields: ``n`` rows, one String column per shown field (``dataset.fields``), sent to
+            the review store with each routed item; None when no fields are listed.
     """
 
     ids: list[str]
@@ -78,6 +80,7 @@ class RoundInputs:
     names: list[str]
     X: sp.csr_matrix
     X_text: sp.csr_matrix | None = None
+    fields: pl.DataFrame | None = None
 
     @classmethod
     def build(cls, config: TaskConfig, dataset: Dataset, L: np.ndarray, names: list[str]) -> RoundInputs:
@@ -90,7 +93,8 @@ class RoundInputs:
                                cache_dir=config.out_dir / "features",  # embeddings cached by text hash
                                engine=config.engine)
         X = combine_features(X_text, L, settings=config.confidence, n_classes=config.n_classes)
-        return cls(ids=dataset.ids, texts=texts, L=L, names=list(names), X=X, X_text=X_text)
+        fields = field_values(dataset.items, config.dataset) if config.dataset.fields else None
+        return cls(ids=dataset.ids, texts=texts, L=L, names=list(names), X=X, X_text=X_text, fields=fields)
 
 
 @dataclass(frozen=True)

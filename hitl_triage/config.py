@@ -71,6 +71,26 @@ class LabelClass(StrictModel):
     description: Annotated[str, Field(min_length=1, max_length=500)]
 
 
+class FieldSpec(StrictModel):
+    """One column of an item shown to reviewers (``dataset.fields``)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=128)] = Field(
+        description="Column of the dataset file (the text_field column included)."
+    )
+    display_name: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        default=None, description="Heading shown above the field; default: the column name."
+    )
+    format: Literal["text", "markdown"] = Field(
+        default="text",
+        description="text: shown as typed; markdown: rendered with raw HTML shown as text and "
+        "only http(s), mailto and relative links.",
+    )
+
+    @property
+    def title(self) -> str:
+        return self.display_name or self.name
+
+
 class DatasetConfig(StrictModel):
     """Where the items are and which fields hold the id, the text, gold labels and votes."""
 
@@ -100,6 +120,11 @@ class DatasetConfig(StrictModel):
         default_factory=dict,
         description="Optional source names for the positions of a list vote column.",
     )
+    fields: list[FieldSpec] = Field(
+        default_factory=list,
+        description="Columns shown to reviewers, in order, each in its own block (and usable "
+        "as {name} in the judge's template). Empty: the text_field column only.",
+    )
 
     _resolve_path = field_validator("path")(_resolve)
 
@@ -112,6 +137,29 @@ class DatasetConfig(StrictModel):
                 f"{self.vote_fields}"
             )
         return self
+
+    @model_validator(mode="after")
+    def _fields_usable(self) -> DatasetConfig:
+        names = [f.name for f in self.fields]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"fields: names must be unique; repeated: {dupes}")
+        hidden = sorted(set(names) & {self.gold_field, *self.vote_fields} - {None})
+        if hidden:
+            raise ValueError(
+                f"fields: {hidden} is the gold or a vote column, which reviewers must not see"
+            )
+        return self
+
+    @property
+    def shown_fields(self) -> list[FieldSpec]:
+        """``fields``, or the text field alone when none are listed."""
+        return list(self.fields) or [FieldSpec(name=self.text_field, display_name="Text")]
+
+    @property
+    def field_names(self) -> list[str]:
+        """Names of the shown fields (what the judge's template and a correction may use)."""
+        return [f.name for f in self.shown_fields]
 
 
 class LFConfig(StrictModel):
@@ -193,6 +241,17 @@ class TaskConfig(StrictModel):
             object.__setattr__(self, "run_dir", (base / "runs" / self.task).resolve())
         return self
 
+    @model_validator(mode="after")
+    def _correction_field_shown(self) -> TaskConfig:
+        correction = self.review.correction
+        if correction is not None and correction.field not in self.dataset.field_names:
+            raise ValueError(
+                f"review.correction.field: {correction.field!r} is not one of the shown fields "
+                f"{self.dataset.field_names} (dataset.fields, or dataset.text_field when none "
+                "are listed)"
+            )
+        return self
+
     @property
     def label_names(self) -> list[str]:
         """Class names in index order: class ``i`` is ``label_names[i]``."""
@@ -256,6 +315,18 @@ def format_validation_error(error: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
+def _declared_field_names(dataset: Any) -> list[str]:
+    """Field names a raw ``dataset:`` mapping declares (for the judge template's placeholders,
+    which are checked before the dataset section is a model); ``[]`` if it is malformed."""
+    if not isinstance(dataset, dict):
+        return []
+    fields = dataset.get("fields") or []
+    names = [f.get("name") for f in fields if isinstance(f, dict)] if isinstance(fields, list) else []
+    if not names:
+        names = [dataset.get("text_field", "text")]
+    return [n for n in names if isinstance(n, str)]
+
+
 def parse_config(data: Any, *, source: str = "<config>", base_dir: Path | None = None) -> TaskConfig:
     """Validate an already-parsed config mapping.
 
@@ -266,10 +337,10 @@ def parse_config(data: Any, *, source: str = "<config>", base_dir: Path | None =
         raise ConfigError(
             f"{source}: expected a YAML mapping at the top level, got {type(data).__name__}"
         )
+    context = {"base_dir": base_dir if base_dir is not None else Path.cwd(),
+               "field_names": _declared_field_names(data.get("dataset"))}
     try:
-        return TaskConfig.model_validate(
-            data, context={"base_dir": base_dir if base_dir is not None else Path.cwd()}
-        )
+        return TaskConfig.model_validate(data, context=context)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, source)) from None
 

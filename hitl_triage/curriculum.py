@@ -191,6 +191,15 @@ class _Ledger:
         return int(((self.asked_round >= 0) | (self.known >= 0)).sum())
 
 
+def _fields_json(inputs: RoundInputs, rows: np.ndarray) -> pl.Series:
+    """The shown fields of ``rows`` as JSON objects (field name -> text or null), or nulls when
+    the config lists no fields (the store then shows the text alone)."""
+    if inputs.fields is None:
+        return pl.Series("fields", [None] * rows.size, dtype=pl.String)
+    picked = inputs.fields[rows.tolist()]
+    return picked.select(pl.struct(picked.columns).struct.json_encode().alias("fields")).to_series()
+
+
 def _enqueue(store: Any, inputs: RoundInputs, frame: pl.DataFrame, rows: np.ndarray, r: int,
              rationales: list[str | None], *, suggestion_source: str | None = None) -> None:
     """Send the round's review and audit items (``rows``, in ``frame`` order) to the store,
@@ -213,6 +222,7 @@ def _enqueue(store: Any, inputs: RoundInputs, frame: pl.DataFrame, rows: np.ndar
         pl.Series("text", [inputs.texts[i] for i in rows], dtype=pl.String),
         votes_json.alias("votes"),
         pl.Series("judge_rationale", [rationales[i] for i in rows], dtype=pl.String),
+        _fields_json(inputs, rows),
     ))
 
 

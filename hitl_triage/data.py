@@ -33,7 +33,7 @@ from hitl_triage.readers import (
 from hitl_triage.schema import ABSTAIN, LabelSchema, LabelValueError
 
 __all__ = ["ABSTAIN", "ID", "TEXT", "Dataset", "check_wrench_labels", "detect_format",
-           "gold_field", "load_dataset", "load_gold", "read_table"]
+           "field_column", "field_values", "fields_json", "gold_field", "load_dataset", "load_gold", "read_table"]
 
 
 
@@ -194,8 +194,39 @@ def load_dataset(config: DatasetConfig, *, n_classes: int, label_names: list[str
     text = text.cast(pl.String) if text.dtype != pl.String else text
     hidden = {config.gold_field, WRENCH_GOLD if fmt == "wrench" else None, *vote_fields}
     keep = [c for c in frame.columns if c not in hidden and c not in (ID, text_field, TEXT)]
-    items = frame.select([pl.col(ID), text.alias(TEXT), *keep])
+    listed = {f.name for f in config.fields}
+    for name in sorted(listed - {text_field, TEXT, ID}):
+        _require_column(frame, name, "fields", config.path)
+    # A listed text field stays readable under its own name too (LFs, the judge's template).
+    own = [text.alias(text_field)] if text_field in listed and text_field not in (TEXT, ID) else []
+    items = frame.select([pl.col(ID), text.alias(TEXT), *own, *keep])
     return Dataset(items=items, precomputed_L=L, precomputed_names=names, source=config.path)
+
+
+def field_column(config: DatasetConfig, name: str) -> str:
+    """The column of ``Dataset.items`` holding shown field ``name`` (the text field is ``text``)."""
+    return TEXT if name == config.text_field else name
+
+
+def field_values(items: pl.DataFrame, config: DatasetConfig) -> pl.DataFrame:
+    """The shown fields of ``items`` (``dataset.fields``, or the text field alone).
+
+    Returns:
+        frame of ``items.height`` rows, one String column (nulls kept) per shown field, named
+        as the config names it, in the configured order.
+    """
+    return items.select(
+        [pl.col(field_column(config, f.name)).cast(pl.String).alias(f.name) for f in config.shown_fields]
+    )
+
+
+def fields_json(items: pl.DataFrame, config: DatasetConfig) -> pl.DataFrame:
+    """``id`` and ``fields``: each item's shown fields as a JSON object (field name -> text or
+    null, configured order), the form the review store takes them in."""
+    values = field_values(items, config)
+    return pl.DataFrame({ID: items[ID]}).with_columns(
+        values.select(pl.struct(values.columns).struct.json_encode().alias("fields")).to_series()
+    )
 
 
 def gold_field(config: DatasetConfig) -> str | None:

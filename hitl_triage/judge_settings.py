@@ -22,12 +22,21 @@ import re
 import string
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 PLACEHOLDERS = ("task", "labels", "label_names", "examples", "text")
 """Names a prompt template may use: ``{task}``, ``{labels}`` (one ``- name: description`` line
 per class), ``{label_names}`` (comma-separated), ``{examples}`` (the few-shot block, completion
-mode) and ``{text}`` (the item, completion mode only). Literal braces are written ``{{`` ``}}``."""
+mode) and ``{text}`` (the item, completion mode only). Literal braces are written ``{{`` ``}}``.
+Besides these, every field of ``dataset.fields`` is a placeholder ``{name}`` holding the item's
+value of that column (the text field alone when no fields are listed)."""
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -170,7 +179,7 @@ class JudgeConfig(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _check_template(self) -> JudgeConfig:
+    def _check_template(self, info: ValidationInfo) -> JudgeConfig:
         if self.template is None:
             return self
         try:
@@ -178,13 +187,17 @@ class JudgeConfig(BaseModel):
         except ValueError as exc:
             raise ValueError(f"template: cannot parse placeholders ({exc}); write literal "
                              "braces as {{ and }}") from None
-        unknown = sorted({f for f in fields if f not in PLACEHOLDERS})
+        columns = [c for c in (info.context or {}).get("field_names", []) if c not in PLACEHOLDERS]
+        allowed = [*PLACEHOLDERS, *columns]
+        unknown = sorted({f for f in fields if f not in allowed})
         if unknown:
             raise ValueError(
-                f"template: unknown placeholder(s) {unknown}; allowed: {list(PLACEHOLDERS)}"
+                f"template: unknown placeholder(s) {unknown}; allowed: {allowed} (the item's "
+                "columns listed in dataset.fields are placeholders too)"
             )
-        if self.mode == "completion" and "text" not in fields:
-            raise ValueError("template: completion mode needs a {text} placeholder")
+        if self.mode == "completion" and "text" not in fields and not set(fields) & set(columns):
+            raise ValueError("template: completion mode needs a {text} placeholder (or one of "
+                             "the dataset's fields)")
         if self.mode == "chat" and "text" in fields:
             raise ValueError("template: in chat mode the template is the system message; the "
                              "item goes in the user message, so remove {text}")

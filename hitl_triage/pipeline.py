@@ -17,9 +17,18 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from hitl_triage.answer_table import latest_corrections
 from hitl_triage.answers import known_labels, load_answers
 from hitl_triage.config import TaskConfig
-from hitl_triage.data import ID, TEXT, gold_field, load_dataset, load_gold
+from hitl_triage.data import (
+    ID,
+    TEXT,
+    field_column,
+    field_values,
+    gold_field,
+    load_dataset,
+    load_gold,
+)
 from hitl_triage.errors import RunStateError
 from hitl_triage.export import ExportFormat, resolve_target, write_trainset
 from hitl_triage.labelmodel import make_label_model
@@ -203,9 +212,41 @@ def _final_labels(config: TaskConfig, ids: list[str], L: np.ndarray) -> pl.DataF
     })
 
 
+def _with_fields(config: TaskConfig, items: pl.DataFrame, trainset: pl.DataFrame) -> pl.DataFrame:
+    """Add the shown fields other than the text (``dataset.fields``), in the configured order."""
+    extra = [f.name for f in config.dataset.fields if field_column(config.dataset, f.name) != TEXT and f.name != ID]
+    if not extra:
+        return trainset
+    return trainset.with_columns(field_values(items, config.dataset).select(extra))
+
+
+def _with_corrections(config: TaskConfig, final: pl.DataFrame) -> pl.DataFrame:
+    """With ``review.correction``: add ``<field>_corrected``, the latest corrected text among an
+    item's live answers (null where nobody corrected it). A corrected item carries its human
+    label (``label_source`` human, confidence 1), even if the last round ran before the answer.
+
+    ``final``: ``id``, ``label_index``, ``confidence``, ``label_source``, ``round`` per item."""
+    correction = config.review.correction
+    if correction is None:
+        return final
+    ids = final[ID].to_list()
+    answers = load_answers(config.out_dir)
+    corrected = latest_corrections(answers, ids)
+    human = pl.Series(known_labels(answers, ids))
+    fixed = corrected.is_not_null() & (human >= 0)
+    return final.with_columns(
+        corrected.alias(f"{correction.field}_corrected"),
+        pl.when(fixed).then(human).otherwise(pl.col("label_index")).alias("label_index"),
+        pl.when(fixed).then(1.0).otherwise(pl.col("confidence")).alias("confidence"),
+        pl.when(fixed).then(pl.lit("human")).otherwise(pl.col("label_source")).alias("label_source"),
+    )
+
+
 def run_export(config: TaskConfig, *, fmt: ExportFormat = "parquet", out: Path | None = None,
                force: bool = False) -> ExportResult:
-    """Write the training set: id, text, label, label_index, confidence, label_source, round, votes.
+    """Write the training set: id, text, the other shown fields (``dataset.fields``), label,
+    label_index, confidence, label_source, round, ``<field>_corrected`` (with
+    ``review.correction``), votes.
 
     ``out`` is a file or a folder (see :func:`hitl_triage.export.resolve_target`; default
     ``RUN_DIR/trainset/``). An existing target is replaced only if it is a previous export of
@@ -224,12 +265,14 @@ def run_export(config: TaskConfig, *, fmt: ExportFormat = "parquet", out: Path |
             f"{config.out_dir / VOTES_FILE}: votes are for a different version of the dataset; "
             "run `hitl-triage apply CONFIG` again"
         )
-    final = _final_labels(config, ids, L)
+    final = _with_corrections(config, _final_labels(config, ids, L))
     k = config.n_classes
     decode = {"old": list(range(-1, k)), "new": [None, *config.label_names], "return_dtype": pl.String}
     trainset = dataset.items.select(ID, TEXT).join(final, on=ID, how="left", maintain_order="left")
     trainset = trainset.with_columns(pl.col("label_index").replace_strict(**decode).alias("label"))
-    trainset = trainset.select(ID, TEXT, "label", "label_index", "confidence", "label_source", "round")
+    corrected = [c for c in final.columns if c.endswith("_corrected")]
+    trainset = trainset.select(ID, TEXT, "label", "label_index", "confidence", "label_source", "round", *corrected)
+    trainset = _with_fields(config, dataset.items, trainset)
     if names:
         votes = pl.struct([pl.Series(name, L[:, j].astype(np.int64)).replace_strict(**decode)
                            for j, name in enumerate(names)])

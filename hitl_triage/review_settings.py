@@ -8,6 +8,7 @@ Example::
       overlap: {review: 2, audit: 1}
       settle: unanimous
       gold_rate: 0.05
+      correction: {field: response}   # reviewers may rewrite this field (key e)
 
 ``database_url`` may reference environment variables as ``${NAME}``, so a password never has
 to be written into the config or the run directory.
@@ -50,6 +51,14 @@ class LoginThrottleConfig(BaseModel):
     window_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
 
 
+class CorrectionConfig(BaseModel):
+    """The field a reviewer may rewrite along with the label (one of ``dataset.fields``)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    field: Annotated[str, Field(min_length=1, max_length=128)]
+
+
 class ReviewConfig(BaseModel):
     """Review store and team settings."""
 
@@ -87,6 +96,11 @@ class ReviewConfig(BaseModel):
         description="Longest item text (and judge rationale) the store accepts on intake.",
     )
     login: LoginThrottleConfig = Field(default_factory=LoginThrottleConfig)
+    correction: CorrectionConfig | None = Field(
+        default=None,
+        description="Let reviewers correct this field of an item (keyboard: e); the corrected "
+        "text is stored with the answer, the original kept, and exported as <field>_corrected.",
+    )
     blind_audit: bool = Field(
         default=True,
         description="Audit items show no suggestion, confidence, votes, rationale or model "

@@ -151,7 +151,7 @@ def queue(
     round: Annotated[int, typer.Option(help="Round number to file the items under.")] = 0,
 ) -> None:
     """Queue items for review by hand (until the round loop routes them itself)."""
-    from hitl_triage.data import load_dataset
+    from hitl_triage.data import fields_json, load_dataset
     from hitl_triage.store import open_store
     from hitl_triage.store.intake import items_from_ids, items_from_probs
 
@@ -160,11 +160,14 @@ def queue(
         raise typer.BadParameter("give exactly one of --ids FILE or --least-confident N")
 
     def run() -> int:
-        texts = load_dataset(cfg.dataset, n_classes=cfg.n_classes, label_names=cfg.label_names).items.select("id", "text")
+        items = load_dataset(cfg.dataset, n_classes=cfg.n_classes, label_names=cfg.label_names).items
+        texts = items.select("id", "text")
         if ids is not None:
             frame = items_from_ids(ids, texts, round=round)
         else:
             frame = items_from_probs(cfg.out_dir, texts, cfg.label_names, n=least_confident or 0, round=round)
+        if cfg.dataset.fields:  # the shown fields go with each item
+            frame = frame.join(fields_json(items, cfg.dataset), on="id", how="left")
         with open_store(cfg) as store:
             return store.enqueue(frame)
 

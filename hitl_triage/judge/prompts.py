@@ -68,6 +68,19 @@ class JudgeRequest:
     key: str = field(default="", compare=False)
 
 
+class ItemText(str):
+    """An item's text that also carries its shown fields (``dataset.fields``: name -> text),
+    for templates with field placeholders such as ``{instruction}``. Everywhere else it is the
+    text itself; a plain ``str`` (a content-free input) fills every field placeholder."""
+
+    fields: dict[str, str]
+
+    def __new__(cls, text: str, fields: dict[str, str | None]) -> ItemText:
+        obj = super().__new__(cls, text)
+        obj.fields = {k: "" if v is None else str(v) for k, v in fields.items()}
+        return obj
+
+
 def _clip(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
@@ -82,6 +95,8 @@ class RequestBuilder:
         label_descriptions: ``(k,)`` one description per class.
         settings: the judge section.
         examples: few-shot ``(text, class index)`` pairs, already chosen.
+        field_names: dataset fields the template uses as placeholders (values come from an
+            :class:`ItemText`; each is clipped to ``max_text_chars``).
     """
 
     def __init__(
@@ -92,7 +107,9 @@ class RequestBuilder:
         label_descriptions: Sequence[str],
         settings: JudgeConfig,
         examples: Sequence[tuple[str, int]] = (),
+        field_names: Sequence[str] = (),
     ) -> None:
+        self.field_names = list(field_names)
         self.task = task
         self.label_names = list(label_names)
         self.label_descriptions = list(label_descriptions)
@@ -104,7 +121,15 @@ class RequestBuilder:
         self.template_version = f"{PROMPT_FORMAT_VERSION}-{digest[:12]}"
 
     # -- rendering -------------------------------------------------------------------------
-    def _fields(self, text: str) -> dict[str, str]:
+    def _item_fields(self, item: str) -> dict[str, str]:
+        """The field placeholders' values for ``item`` (an :class:`ItemText`, else ``item``
+        itself in every field)."""
+        carried = item.fields if isinstance(item, ItemText) else {}
+        limit = self.settings.max_text_chars
+        return {name: _clip(carried.get(name, str(item)) if carried else str(item), limit)
+                for name in self.field_names}
+
+    def _fields(self, text: str, item: str = "") -> dict[str, str]:
         labels = "\n".join(
             f"- {n}: {d}" for n, d in zip(self.label_names, self.label_descriptions, strict=True)
         )
@@ -112,6 +137,7 @@ class RequestBuilder:
             f"Text: {t}\nLabel: {self.label_names[y]}\n\n" for t, y in self.examples
         )
         return {
+            **self._item_fields(item),
             "task": self.task,
             "labels": labels,
             "label_names": ", ".join(self.label_names),
@@ -121,11 +147,11 @@ class RequestBuilder:
 
     def completion_prompt(self, text: str) -> str:
         """The few-shot prompt for one item (completion mode)."""
-        return self.template.format_map(self._fields(_clip(text, self.settings.max_text_chars)))
+        return self.template.format_map(self._fields(_clip(text, self.settings.max_text_chars), text))
 
     def chat_messages(self, text: str) -> list[dict[str, str]]:
         """System, few-shot turns and the item (chat mode)."""
-        fields = self._fields("")
+        fields = self._fields("", text)
         shape = '{"label": "<one of: ' + fields["label_names"] + '>"'
         shape += ', "rationale": "<one sentence>"}' if self.settings.rationale else "}"
         system = self.template.format_map(fields) + f"\nAnswer with JSON only: {shape}"

@@ -29,7 +29,7 @@ import numpy as np
 
 from hitl_triage.answers import load_answers
 from hitl_triage.config import TaskConfig
-from hitl_triage.data import Dataset
+from hitl_triage.data import Dataset, field_values
 from hitl_triage.judge.adjust import adjust_probs
 from hitl_triage.judge.cache import ResponseCache
 from hitl_triage.judge.client import JudgeClient, RequestFailed, read_api_key
@@ -43,7 +43,8 @@ from hitl_triage.judge.parsing import (
     parse_completion,
     parse_rationale,
 )
-from hitl_triage.judge.prompts import JudgeRequest, RequestBuilder
+from hitl_triage.judge.prompts import ItemText, JudgeRequest, RequestBuilder
+from hitl_triage.judge_settings import PLACEHOLDERS, template_fields
 from hitl_triage.progress import Progress, report
 from hitl_triage.rundir import write_json
 
@@ -286,11 +287,16 @@ def run_judge(
     run_dir = config.out_dir
     examples = list(few_shot) or choose_examples(settings, load_answers(run_dir), dataset,
                                                  label_names=label_names)
+    used = set(template_fields(settings.template)) if settings.template else set()
+    field_names = [n for n in config.dataset.field_names if n in used and n not in PLACEHOLDERS]
     builder = RequestBuilder(task=config.task, label_names=label_names,
                              label_descriptions=[c.description for c in config.labels],
-                             settings=settings, examples=examples)
+                             settings=settings, examples=examples, field_names=field_names)
     empty = dataset.empty_text_mask
-    texts = [None if empty[i] else t for i, t in enumerate(dataset.items["text"].to_list())]
+    texts: list[str | None] = [None if empty[i] else t for i, t in enumerate(dataset.items["text"].to_list())]
+    if field_names:  # each item carries the fields its template names
+        values = field_values(dataset.items, config.dataset).select(field_names).iter_rows(named=True)
+        texts = [None if t is None else ItemText(t, row) for t, row in zip(texts, values, strict=True)]
     content_free = (list(settings.content_free_inputs)
                     if settings.bias_correction == "content_free" else [])
     outcomes, free, requests = _run_coroutine(lambda: _judge_all(

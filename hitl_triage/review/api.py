@@ -14,13 +14,15 @@ from typing import Annotated
 import polars as pl
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
-from hitl_triage.review import evidence, reports, visible
+from hitl_triage.config import TaskConfig
+from hitl_triage.review import evidence, fields, reports, visible
 from hitl_triage.review.schemas import (
     INT_MAX,
     AdjudicateIn,
     AnswerIn,
     AnswerOut,
     EditIn,
+    FieldOut,
     GoldIn,
     ItemsIn,
     ModelGuessOut,
@@ -39,7 +41,7 @@ REVIEWER_FIELDS = ["answer_id", "task_id", "item_id", "round", "kind", "label", 
 
 
 def _out(result: SubmitResult) -> AnswerOut:
-    return AnswerOut(id=result.answer_id, task_id=result.task_id, kind=result.kind, label=result.label, created=result.created, task_status=result.task_status)
+    return AnswerOut(id=result.answer_id, task_id=result.task_id, kind=result.kind, label=result.label, created=result.created, task_status=result.task_status, correction=result.correction)
 
 
 @router.get("/me")
@@ -47,9 +49,21 @@ def me(caller: UserDep) -> dict[str, str]:
     return {"name": caller.reviewer.name, "role": caller.reviewer.role}
 
 
-def task_out(task: TaskView, names: list[str]) -> TaskOut:
+def _correction_field(config: TaskConfig) -> str | None:
+    return None if config.review.correction is None else config.review.correction.field
+
+
+def fields_out(task: TaskView, config: TaskConfig) -> list[FieldOut]:
+    return [FieldOut(name=f.name, title=f.title, format=f.format, text=f.text,  # type: ignore[arg-type]
+                     segments=[SegmentOut(text=s.text, hidden=s.hidden, name=s.name) for s in f.segments],
+                     html=f.html, correctable=f.correctable)
+            for f in fields.present(task, config.dataset, _correction_field(config))]
+
+
+def task_out(task: TaskView, names: list[str], config: TaskConfig | None = None) -> TaskOut:
     """A task as the API shows it; ``*_segments`` carry the text with hidden characters as
-    markers (``review.visible``), which is how the review screen inserts it (as text nodes)."""
+    markers (``review.visible``), which is how the review screen inserts it (as text nodes).
+    With ``config``: the item's shown fields and the correctable field too."""
     shown = evidence.present(task, names)
     return TaskOut(
         suggestion_line=shown.suggestion_line,
@@ -69,6 +83,8 @@ def task_out(task: TaskView, names: list[str]) -> TaskOut:
         rationale_segments=_segments(task.judge_rationale),
         round=task.round,
         labels=names,
+        fields=[] if config is None else fields_out(task, config),
+        correction_field=None if config is None else _correction_field(config),
     )
 
 
@@ -88,12 +104,13 @@ def next_task(
     task = store.next_task(caller.reviewer, exclude=exclude)
     if task is None:
         return Response(status_code=204)
-    return task_out(task, request.app.state.config.label_names)
+    config = request.app.state.config
+    return task_out(task, config.label_names, config)
 
 
 @router.post("/answers", status_code=201, response_model=AnswerOut)
 def submit(body: AnswerIn, store: StoreDep, caller: UserDep, response: Response) -> AnswerOut:
-    result = store.submit(caller.reviewer, answer_id=body.id, task_id=body.task_id, kind=body.kind, label=body.label, comment=body.comment)
+    result = store.submit(caller.reviewer, answer_id=body.id, task_id=body.task_id, kind=body.kind, label=body.label, comment=body.comment, correction=body.correction)
     if not result.created:
         response.status_code = 200
     return _out(result)
@@ -106,7 +123,8 @@ def undo(answer_id: str, store: StoreDep, caller: UserDep) -> dict[str, int]:
 
 @router.post("/answers/{answer_id}/edit", response_model=AnswerOut)
 def edit(answer_id: str, body: EditIn, store: StoreDep, caller: UserDep) -> AnswerOut:
-    return _out(store.edit(caller.reviewer, answer_id=answer_id, new_answer_id=body.new_id, kind=body.kind, label=body.label, comment=body.comment))
+    keep = "correction" not in body.model_fields_set  # a relabel keeps the answer's correction
+    return _out(store.edit(caller.reviewer, answer_id=answer_id, new_answer_id=body.new_id, kind=body.kind, label=body.label, comment=body.comment, correction=body.correction, keep_correction=keep))
 
 
 def _rows(frame: pl.DataFrame, admin: bool) -> list[dict[str, object]]:
@@ -142,9 +160,10 @@ def progress(store: StoreDep, caller: UserDep) -> ProgressOut:
 
 @router.post("/items")
 def push_items(body: ItemsIn, store: StoreDep, caller: AdminDep) -> dict[str, int]:
-    rows = [{**item.model_dump(), "votes": json.dumps(item.votes)} for item in body.items]
+    rows = [{**item.model_dump(), "votes": json.dumps(item.votes),
+             "fields": None if item.fields is None else json.dumps(item.fields, ensure_ascii=False)} for item in body.items]
     schema = {"id": pl.String(), "text": pl.String(), "route": pl.String(), "round": pl.Int64(), "priority": pl.Float64(), "suggested": pl.Int64(), "confidence": pl.Float64(), "votes": pl.String(), "judge_rationale": pl.String(),
-              "suggestion_source": pl.String(), "label_model_label": pl.Int64(), "label_model_confidence": pl.Float64(), "end_model_label": pl.Int64(), "end_model_confidence": pl.Float64()}
+              "suggestion_source": pl.String(), "label_model_label": pl.Int64(), "label_model_confidence": pl.Float64(), "end_model_label": pl.Int64(), "end_model_confidence": pl.Float64(), "fields": pl.String()}
     return {"enqueued": store.enqueue(pl.DataFrame(rows, schema=schema))}
 
 

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from hitl_triage.review import evidence, reports
+from hitl_triage.review import evidence, fields, reports
 from hitl_triage.review.app import render
 from hitl_triage.review.schemas import INT_MAX
 from hitl_triage.review.security import (
@@ -100,7 +100,11 @@ def logout(request: Request, store: StoreDep, caller: UserDep) -> Response:
 def review_page(request: Request, store: StoreDep, caller: UserDep, notice: str | None = None) -> Response:
     reviewer = caller.reviewer
     task = store.next_task(reviewer)
-    settings = request.app.state.config.review
+    config = request.app.state.config
+    settings = config.review
+    correction = None if settings.correction is None else settings.correction.field
+    # Field blocks only when the config lists fields or takes corrections (else the text alone).
+    multi = bool(config.dataset.fields) or correction is not None
     return render(
         request,
         "review.html",
@@ -114,6 +118,9 @@ def review_page(request: Request, store: StoreDep, caller: UserDep, notice: str 
             "history": reports.history(store, reviewer, n=settings.history_size),
             "notice": notice,
             "history_size": settings.history_size,
+            "fields": fields.present(task, config.dataset, correction) if task is not None and multi else [],
+            "multi_field": multi,
+            "correction_field": correction,
         },
     )
 
@@ -127,9 +134,10 @@ def answer(
     kind: Annotated[str, Form(max_length=8)],
     label: Annotated[int | None, Form(ge=-1, le=INT_MAX)] = None,
     comment: Annotated[str | None, Form(max_length=2000)] = None,
+    correction: Annotated[str | None, Form()] = None,
 ) -> Response:
     try:
-        store.submit(caller.reviewer, answer_id=answer_id, task_id=task_id, kind=kind, label=label, comment=comment)
+        store.submit(caller.reviewer, answer_id=answer_id, task_id=task_id, kind=kind, label=label, comment=comment, correction=correction)
     except (AnswerError, PermissionDeniedError) as exc:  # e.g. the claim ran out: say so
         return _back(str(exc))
     return _back()

@@ -23,6 +23,7 @@ class AnswerIn(_In):
     kind: Literal["label", "skip", "flag"] = "label"
     label: SmallInt | None = None
     comment: Annotated[str | None, Field(max_length=2000)] = None
+    correction: str | None = Field(default=None, description="The corrected text of the review.correction field (label answers only; at most review.max_item_chars characters).")
 
 
 class EditIn(_In):
@@ -30,6 +31,7 @@ class EditIn(_In):
     kind: Literal["label", "skip", "flag"] = "label"
     label: SmallInt | None = None
     comment: Annotated[str | None, Field(max_length=2000)] = None
+    correction: str | None = Field(default=None, description="The replacement answer's corrected text; null clears it; left out, a label answer keeps the old answer's correction.")
 
 
 class AnswerOut(BaseModel):
@@ -39,6 +41,7 @@ class AnswerOut(BaseModel):
     label: int | None
     created: bool
     task_status: str
+    correction: str | None = None
 
 
 class SegmentOut(BaseModel):
@@ -47,6 +50,19 @@ class SegmentOut(BaseModel):
     text: str
     hidden: bool
     name: str
+
+
+class FieldOut(BaseModel):
+    """One shown field of the item (``dataset.fields``). ``html``: the Markdown rendering (raw
+    HTML escaped, unsafe links dropped) for ``markdown`` fields, else null."""
+
+    name: str
+    title: str
+    format: Literal["text", "markdown"]
+    text: str | None
+    segments: list[SegmentOut]
+    html: str | None
+    correctable: bool
 
 
 class ModelGuessOut(BaseModel):
@@ -86,6 +102,8 @@ class TaskOut(BaseModel):
     label_model: ModelGuessOut | None = Field(description="The label model's guess, given only when it differs from the end model's.")
     end_model: ModelGuessOut | None
     sources: list[SourceOut] = Field(description="Only the sources that voted, by name.")
+    fields: list[FieldOut] = Field(default_factory=list, description="The item's shown fields in order (the text alone when dataset.fields lists none).")
+    correction_field: str | None = Field(default=None, description="The field a reviewer may correct (review.correction), or null.")
 
 
 class ItemIn(_In):
@@ -103,6 +121,7 @@ class ItemIn(_In):
     label_model_confidence: Annotated[float | None, Field(ge=0, le=1)] = None
     end_model_label: SmallInt | None = None
     end_model_confidence: Annotated[float | None, Field(ge=0, le=1)] = None
+    fields: dict[str, str | None] | None = Field(default=None, description="The item's shown fields, name -> text (dataset.fields); null: the text alone.")
 
 
 class ItemsIn(_In):

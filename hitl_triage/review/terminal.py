@@ -5,6 +5,9 @@ confidence, each source's vote, the judge's rationale, progress) and reads singl
 a digit picks a label, Enter accepts the suggestion, ``s`` skips, ``f`` flags (a comment line
 follows), Backspace or ``u`` undoes the last answer, ``g`` shows the guidelines, ``h`` lists the
 recent answers, ``/`` searches your answers by text or item id and relabels one, ``q`` quits.
+With ``review.correction``, ``e`` shows the field's original text, reads the corrected text
+(lines until one holding only ``.``) and then a digit for the label. An item with several
+fields (``dataset.fields``) shows each in its own panel, as plain text.
 Answers go straight to the review store, like the web app's.
 
 The evidence is the web page's (``review.evidence.present``): where the suggestion comes from,
@@ -118,13 +121,21 @@ def _show(console: Console, store: ReviewStore, reviewer: ReviewerInfo, task: Ta
     if notice:
         console.print(Text(notice, style="yellow"))
     # Item text and judge output are untrusted: always Text objects, never markup.
-    body = Text("(no text)", style="dim") if task.text is None else shown(task.text)
-    console.print(Panel(body, title=Text("item ") + shown(task.item_id), title_align="left", padding=(1, 2)))
+    if task.fields:
+        console.print(Text("item ") + shown(task.item_id))
+        for spec in config.dataset.shown_fields:
+            value = task.fields.get(spec.name)
+            body = Text("(empty)", style="dim") if value is None else shown(value)
+            console.print(Panel(body, title=spec.title, title_align="left", padding=(0, 1)))
+    else:
+        body = Text("(no text)", style="dim") if task.text is None else shown(task.text)
+        console.print(Panel(body, title=Text("item ") + shown(task.item_id), title_align="left", padding=(1, 2)))
     _evidence(console, task, names)
     if task.judge_rationale:
         console.print(Panel(shown(task.judge_rationale), title="judge's rationale", title_align="left", style="magenta"))
     keys = "  ".join(f"[bold]{(i + 1) % 10}[/] {escape(n)}" for i, n in enumerate(names))
-    console.print(f"{keys}   [bold]Enter[/] accept  [bold]s[/] skip  [bold]f[/] flag  [bold]u[/] undo  [bold]g[/] guidelines  [bold]h[/] history  [bold]/[/] search  [bold]q[/] quit")
+    correct = "" if config.review.correction is None else f"  [bold]e[/] correct {escape(config.review.correction.field)}"
+    console.print(f"{keys}   [bold]Enter[/] accept  [bold]s[/] skip  [bold]f[/] flag{correct}  [bold]u[/] undo  [bold]g[/] guidelines  [bold]h[/] history  [bold]/[/] search  [bold]q[/] quit")
 
 
 def _pct(value: float | None) -> str:
@@ -236,6 +247,8 @@ def _session(config: TaskConfig, reviewer: str, read_key: KeyReader, read_line: 
                 console.print("Flag comment (optional), then Enter:")
                 comment = read_line()
                 notice = _submit(store, me, task, answer_id, counts, kind="flag", comment=comment[:2000] or None)
+            elif key == "e" and config.review.correction is not None:
+                notice = _correct(console, store, me, task, answer_id, counts, read_key, read_line)
             elif key in ("u", *BACKSPACE):
                 notice = _undo(store, me, counts)
             elif key == "g":
@@ -320,6 +333,32 @@ def _submit(
         return f"not recorded: {exc}"
     counts[str(answer["kind"])] += 1
     return None
+
+
+MAX_CORRECTION_LINES = 10_000
+
+
+def _correct(console: Console, store: ReviewStore, me: ReviewerInfo, task: TaskView, answer_id: str,
+             counts: dict[str, int], read_key: KeyReader, read_line: Callable[[], str]) -> str | None:
+    """``e``: show the correctable field, read the corrected text and a label, submit both."""
+    config = store.config
+    assert config.review.correction is not None
+    field = config.review.correction.field
+    original = task.fields.get(field) if task.fields else task.text
+    console.print(Panel(Text("(empty)", style="dim") if original is None else shown(original),
+                        title=f"{field} (original)", title_align="left"))
+    console.print("Type the corrected text; a line holding only . ends it:")
+    lines: list[str] = []
+    while len(lines) < MAX_CORRECTION_LINES and (line := read_line()) != ".":
+        lines.append(line)
+    names = config.label_names
+    console.print("Label for the corrected item: " + "  ".join(f"{(i + 1) % 10} {n}" for i, n in enumerate(names))
+                  + "  (any other key cancels)")
+    key = read_key()
+    index = (9 if key == "0" else int(key) - 1) if key.isdigit() else -1
+    if not 0 <= index < config.n_classes:
+        return "correction cancelled"
+    return _submit(store, me, task, answer_id, counts, kind="label", label=index, correction="\n".join(lines))
 
 
 def _undo(store: ReviewStore, me: ReviewerInfo, counts: dict[str, int]) -> str:

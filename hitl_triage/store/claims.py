@@ -53,15 +53,18 @@ class TaskView:
     models: dict[str, Any] = field(default_factory=dict)
     # per source that voted: its accuracy on settled human labels (filled by ReviewStore.next_task)
     source_accuracy: dict[str, SourceAccuracy] = field(default_factory=dict)
+    # the item's shown fields (name -> text or null, configured order); empty: the text alone
+    fields: dict[str, str | None] = field(default_factory=dict)
 
 
 def view(task: Task, item: Item, expires_at: datetime | None = None, *, blind_audit: bool = False) -> TaskView:
     """The task as a reviewer sees it. With ``blind_audit``, an audit task shows no evidence
     (no suggestion, confidence, votes, rationale or model guesses), so its answer is not
     anchored; it then looks like a review item that has no evidence."""
+    fields = json.loads(item.fields) if item.fields else {}
     if blind_audit and task.route == "audit":
         return TaskView(task_id=task.id, item_id=item.id, text=item.text, suggested=None, confidence=None, votes={},
-                        judge_rationale=None, round=task.round, expires_at=expires_at)
+                        judge_rationale=None, round=task.round, expires_at=expires_at, fields=fields)
     return TaskView(
         task_id=task.id,
         item_id=item.id,
@@ -73,6 +76,7 @@ def view(task: Task, item: Item, expires_at: datetime | None = None, *, blind_au
         round=task.round,
         expires_at=expires_at,
         models=json.loads(task.models or "{}"),
+        fields=fields,
     )
 
 

@@ -28,6 +28,7 @@ from hitl_triage.store.models import (
 REQUIRED = ("id", "route", "round")
 OPTIONAL: dict[str, Any] = {
     "text": None,
+    "fields": None,
     "priority": 0.0,
     "suggested": None,
     "confidence": None,
@@ -84,6 +85,26 @@ def check_text(item_id: str, field: str, value: Any, max_chars: int) -> None:
         )
 
 
+def _parse_fields(raw: Any, item_id: str, max_chars: int) -> str | None:
+    """The ``fields`` JSON of an item: an object field name -> text or null, order kept."""
+    if raw is None or raw == "":
+        return None
+    try:
+        fields = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError as exc:
+        raise IntakeError(f"item {item_id!r}: fields is not valid JSON ({exc.msg})") from None
+    if not isinstance(fields, dict) or not fields:
+        raise IntakeError(
+            f"item {item_id!r}: fields must be a non-empty JSON object field name -> text, got "
+            f"{type(fields).__name__}"
+        )
+    for name, value in fields.items():
+        if not isinstance(name, str) or not name or len(name) > 128:
+            raise IntakeError(f"item {item_id!r}: field names must be strings of 1 to 128 characters, got {name!r}")
+        check_text(item_id, f"field {name!r}", value, max_chars)
+    return json.dumps(fields, ensure_ascii=False)
+
+
 def _models(raw: dict[str, Any], item_id: str, n_classes: int) -> str | None:
     """The ``models`` JSON of a task: where its suggestion comes from and both models' guesses."""
     out: dict[str, Any] = {}
@@ -109,6 +130,7 @@ def _row(raw: dict[str, Any], n_classes: int, max_chars: int) -> dict[str, Any]:
     if not isinstance(item_id, str) or not item_id or len(item_id) > 256:
         raise IntakeError(f"item id must be a non-empty string of at most 256 characters, got {item_id!r}")
     check_text(item_id, "text", raw["text"], max_chars)
+    fields = _parse_fields(raw["fields"], item_id, max_chars)
     check_text(item_id, "judge_rationale", raw["judge_rationale"], max_chars)
     if raw["route"] not in ROUTES:
         raise IntakeError(f"item {item_id!r}: route must be one of {list(ROUTES)}, got {raw['route']!r}")
@@ -127,6 +149,7 @@ def _row(raw: dict[str, Any], n_classes: int, max_chars: int) -> dict[str, Any]:
     return {
         "id": item_id,
         "text": raw["text"],
+        "fields": fields,
         "route": raw["route"],
         "round": int(raw["round"]),
         "priority": priority,
@@ -184,7 +207,7 @@ def enqueue_frame(
     new = 0
     for r in rows:
         if r["id"] not in known_items:
-            session.add(Item(id=r["id"], text=r["text"], created_at=now))
+            session.add(Item(id=r["id"], text=r["text"], fields=r["fields"], created_at=now))
             known_items.add(r["id"])
         if (r["id"], r["round"]) in existing:
             continue

@@ -1,7 +1,7 @@
 """SQLAlchemy 2 models of the review store.
 
 Tables: ``reviewers`` (accounts), ``web_sessions`` (browser logins), ``rounds``, ``items``
-(id, text), ``tasks`` (one item routed in one round: route, priority, the evidence shown to
+(id, text, and the shown fields as a JSON object when ``dataset.fields`` lists several), ``tasks`` (one item routed in one round: route, priority, the evidence shown to
 reviewers, overlap ``k`` and the settled label), ``assignments`` (a reviewer's claim on a task),
 ``answers`` (what a reviewer submitted, keyed by a client-generated id; never deleted: undo and
 edit set ``retracted_at``), ``gold_items``, ``adjudications`` and ``flag_resolutions`` (an
@@ -89,6 +89,8 @@ class Item(Base):
 
     id: Mapped[str] = mapped_column(String(256), primary_key=True)
     text: Mapped[str | None] = mapped_column(Text)
+    # JSON object: field name -> value (str or null), in the configured order; null: text only
+    fields: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -154,6 +156,8 @@ class Answer(Base):
     kind: Mapped[str] = mapped_column(String(8))
     label: Mapped[int | None] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
+    # the reviewer's corrected text of the ``review.correction`` field (the item keeps the original)
+    correction: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     retracted_at: Mapped[datetime | None] = mapped_column(DateTime)
     replaced_by: Mapped[str | None] = mapped_column(String(64))

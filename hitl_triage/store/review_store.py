@@ -42,6 +42,7 @@ RESOLVED_SCHEMA: dict[str, pl.DataType] = {
     "round": pl.Int64(),
     "route": pl.String(),
     "answered_at": pl.String(),
+    "correction": pl.String(),
 }
 _RETRIES = 8
 ID_MAX = 2**31 - 1  # task ids are 32-bit integers on PostgreSQL
@@ -135,9 +136,11 @@ class ReviewStore:
         ``suggestion_source`` (the posterior that suggested: "label_model", "end_model",
         "stacked", "crowdlab", or null), ``label_model_label`` / ``end_model_label`` (class
         index or null) with ``label_model_confidence`` / ``end_model_confidence`` (in [0, 1]
-        or null). Only ``id``, ``route`` and ``round`` are required.
+        or null), ``fields`` (JSON object field name -> text or null: the item's shown fields,
+        ``dataset.fields``; null: the text alone). Only ``id``, ``route`` and ``round`` are
+        required.
 
-        ``text`` and ``judge_rationale`` have at most ``review.max_item_chars`` characters.
+        ``text``, each field and ``judge_rationale`` have at most ``review.max_item_chars`` characters.
 
         Raises:
             IntakeError: a missing column or a bad value, naming the row's id.
@@ -156,7 +159,9 @@ class ReviewStore:
         """One row per non-gold task whose final label is settled or adjudicated.
 
         Columns: ``id`` (item id), ``label`` (int), ``reviewer`` ("adjudicated" or a comma list
-        of the reviewers whose labels settled it), ``round``, ``route``, ``answered_at`` (ISO).
+        of the reviewers whose labels settled it), ``round``, ``route``, ``answered_at`` (ISO),
+        ``correction`` (the latest corrected text among the live answers that gave the final
+        label; null when none corrected the item).
         """
 
         def run(s: Session) -> pl.DataFrame:
@@ -166,18 +171,23 @@ class ReviewStore:
                 .order_by(Task.round, Task.id)
             ).all()
             names: dict[int, list[str]] = {}
-            for task_id, name in s.execute(
-                select(Answer.task_id, Reviewer.name)
+            corrections: dict[int, str] = {}
+            for task_id, name, status, correction in s.execute(
+                select(Answer.task_id, Reviewer.name, Task.status, Answer.correction)
                 .join(Reviewer, Reviewer.id == Answer.reviewer_id)
                 .join(Task, Task.id == Answer.task_id)
                 .where(
-                    Task.status == "settled",
+                    Task.status.in_(("settled", "adjudicated")),
                     Answer.kind == "label",
                     Answer.retracted_at.is_(None),
                     Answer.label == Task.final_label,
                 )
+                .order_by(Answer.created_at, Answer.id)
             ):
-                names.setdefault(task_id, []).append(name)
+                if status == "settled":
+                    names.setdefault(task_id, []).append(name)
+                if correction is not None:
+                    corrections[task_id] = correction
             rows = [
                 {
                     "id": t.item_id,
@@ -186,6 +196,7 @@ class ReviewStore:
                     "round": t.round,
                     "route": t.route,
                     "answered_at": iso(t.settled_at),
+                    "correction": corrections.get(t.id),
                 }
                 for t in tasks
             ]
@@ -195,16 +206,12 @@ class ReviewStore:
 
     def answers_table(self) -> pl.DataFrame:
         """``resolved_answers()`` in the shape of the run's human answers table
-        (``hitl_triage.answers.ANSWER_SCHEMA``, ``origin`` = "store"), ready for
+        (``hitl_triage.answers.ANSWER_COLUMNS``: ``ANSWER_SCHEMA`` and ``correction``;
+        ``origin`` = "store"), ready for
         ``save_answers`` after merging with the answers already recorded."""
-        from hitl_triage.answers import ANSWER_SCHEMA
+        from hitl_triage.answer_table import conform
 
-        return (
-            self.resolved_answers()
-            .with_columns(pl.lit("store").alias("origin"))
-            .select(list(ANSWER_SCHEMA))
-            .cast(ANSWER_SCHEMA)
-        )
+        return conform(self.resolved_answers().with_columns(pl.lit("store").alias("origin")))
 
     def task_keys(self) -> pl.DataFrame:
         """``id`` (item id) and ``round`` of every non-gold task the store holds, settled or
@@ -327,9 +334,13 @@ class ReviewStore:
         kind: str,
         label: int | None = None,
         comment: str | None = None,
+        correction: str | None = None,
     ) -> SubmitResult:
         """Record an answer; a retried ``answer_id`` returns the stored answer (``created``
         False) and never adds a second one.
+
+        ``correction``: the reviewer's rewrite of the ``review.correction`` field (label answers
+        only); stored with the answer, the item keeps its original text.
 
         Only a task the reviewer holds a live claim on (``next_task``) takes a new answer.
 
@@ -344,6 +355,7 @@ class ReviewStore:
         _check_task_id(task_id)
         comment = comment or None
         submissions.validate_answer(kind, label, comment, self.config.n_classes)
+        self._check_correction(kind, correction)
         return self.write(
             lambda s: submissions.submit(
                 s,
@@ -355,8 +367,13 @@ class ReviewStore:
                 comment=comment,
                 settle_mode=self.settings.settle,
                 lease=self.lease,
+                correction=correction,
             )
         )
+
+    def _check_correction(self, kind: str, correction: str | None) -> None:
+        field = None if self.settings.correction is None else self.settings.correction.field
+        submissions.validate_correction(kind, correction, field=field, max_chars=self.settings.max_item_chars)
 
     def undo(self, reviewer: ReviewerInfo, answer_id: str | None = None) -> int:
         """Retract ``answer_id`` (default: the reviewer's latest live answer); its task becomes
@@ -385,8 +402,12 @@ class ReviewStore:
         kind: str = "label",
         label: int | None = None,
         comment: str | None = None,
+        correction: str | None = None,
+        keep_correction: bool = True,
     ) -> SubmitResult:
-        """Replace one of the reviewer's live answers (the old one is kept, retracted).
+        """Replace one of the reviewer's live answers (the old one is kept, retracted); the
+        new answer carries ``correction``, or with None and ``keep_correction`` (a relabel)
+        the old answer's correction.
 
         Raises:
             AnswerError: bad new id, kind or label, or no such live answer of the reviewer.
@@ -395,6 +416,7 @@ class ReviewStore:
         submissions.validate_answer_id(new_answer_id)
         comment = comment or None
         submissions.validate_answer(kind, label, comment, self.config.n_classes)
+        self._check_correction(kind, correction)
         return self.write(
             lambda s: submissions.edit(
                 s,
@@ -405,6 +427,8 @@ class ReviewStore:
                 label=label,
                 comment=comment,
                 settle_mode=self.settings.settle,
+                correction=correction,
+                keep_correction=keep_correction,
             )
         )
 

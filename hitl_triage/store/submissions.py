@@ -49,6 +49,7 @@ class SubmitResult:
     label: int | None
     created: bool
     task_status: str = "open"
+    correction: str | None = None
 
 
 def settle(session: Session, task: Task, *, mode: str) -> None:
@@ -89,6 +90,26 @@ def validate_answer(kind: str, label: int | None, comment: str | None, n_classes
         raise AnswerError(f"comment too long: {len(comment)} characters, at most {COMMENT_MAX}")
 
 
+def validate_correction(kind: str, correction: str | None, *, field: str | None, max_chars: int) -> None:
+    """A correction goes with a label answer, only when ``review.correction`` names a field,
+    and has at most ``max_chars`` characters (``review.max_item_chars``).
+
+    Raises:
+        AnswerError: naming what was expected and what was got.
+    """
+    if correction is None:
+        return
+    if field is None:
+        raise AnswerError("this task takes no corrections (review.correction is not set)")
+    if kind != "label":
+        raise AnswerError(f"a correction goes with a label answer, got kind={kind!r}")
+    if len(correction) > max_chars:
+        raise AnswerError(
+            f"correction too long: {len(correction)} characters, at most {max_chars} "
+            "(review.max_item_chars)"
+        )
+
+
 def validate_answer_id(answer_id: str) -> None:
     if not answer_id or len(answer_id) > ANSWER_ID_MAX or not answer_id.isascii():
         raise AnswerError(
@@ -108,7 +129,7 @@ def find_answer(session: Session, answer_id: str, reviewer_id: int) -> SubmitRes
     if row.reviewer_id != reviewer_id:
         raise AnswerConflictError(f"answer id {answer_id!r} is already used by another answer")
     task = session.get(Task, row.task_id)
-    return SubmitResult(row.id, row.task_id, row.kind, row.label, False, task.status if task else "")
+    return SubmitResult(row.id, row.task_id, row.kind, row.label, False, task.status if task else "", row.correction)
 
 
 def round_is_open(session: Session, round: int) -> bool:
@@ -179,6 +200,7 @@ def submit(
     comment: str | None,
     settle_mode: str,
     lease: timedelta,
+    correction: str | None = None,
 ) -> SubmitResult:
     """Record an answer (inputs already validated). A retried id returns the stored answer.
 
@@ -219,6 +241,7 @@ def submit(
             kind=kind,
             label=label,
             comment=comment,
+            correction=correction,
             created_at=now,
         )
     )
@@ -226,7 +249,7 @@ def submit(
     assignment.expires_at = now + lease
     session.flush()
     settle(session, task, mode=settle_mode)
-    return SubmitResult(answer_id, task_id, kind, label, True, task.status)
+    return SubmitResult(answer_id, task_id, kind, label, True, task.status, correction)
 
 
 def _own_answer(session: Session, answer_id: str, reviewer_id: int) -> Answer:
@@ -287,9 +310,12 @@ def edit(
     label: int | None,
     comment: str | None,
     settle_mode: str,
+    correction: str | None = None,
+    keep_correction: bool = False,
 ) -> SubmitResult:
     """Replace a live answer with a new one (``new_answer_id``); the old one is kept, retracted,
-    with ``replaced_by``. A retried edit returns the stored replacement.
+    with ``replaced_by``. A retried edit returns the stored replacement. With
+    ``keep_correction`` (and no ``correction``) a label answer keeps the old one's correction.
 
     Raises:
         AnswerError: no such live answer of this reviewer.
@@ -309,6 +335,8 @@ def edit(
     if row.retracted_at is not None:
         raise AnswerError(f"answer {answer_id!r} was undone or replaced; it cannot be edited")
     _check_round_open(session, task, "edit")
+    if correction is None and keep_correction and kind == "label":
+        correction = row.correction
     now = utcnow()
     row.retracted_at, row.replaced_by = now, new_answer_id
     session.flush()
@@ -320,6 +348,7 @@ def edit(
             kind=kind,
             label=label,
             comment=comment,
+            correction=correction,
             created_at=row.created_at,
         )
     )
@@ -330,7 +359,7 @@ def edit(
     assignment.state = {"label": "done", "skip": "skipped", "flag": "flagged"}[kind]
     session.flush()
     settle(session, task, mode=settle_mode)
-    return SubmitResult(new_answer_id, row.task_id, kind, label, True, task.status)
+    return SubmitResult(new_answer_id, row.task_id, kind, label, True, task.status, correction)
 
 
 def adjudicate(

@@ -62,10 +62,10 @@ def test_submit_is_idempotent_and_settles(make_store):
     resolved = store.resolved_answers()
     assert resolved.select("id", "label", "reviewer", "round", "route").rows() == [("c0000", 1, "ann", 0, "review")]
     assert resolved["answered_at"][0].endswith("+00:00")
-    from hitl_triage.answers import ANSWER_SCHEMA
+    from hitl_triage.answers import ANSWER_COLUMNS
 
     table = store.answers_table()
-    assert table.schema == pl.Schema(ANSWER_SCHEMA) and table["origin"].to_list() == ["store"]
+    assert table.schema == pl.Schema(ANSWER_COLUMNS) and table["origin"].to_list() == ["store"]
     n = store.read(lambda s: s.scalar(select(func.count(Answer.id))))
     assert n == 1
     assert store.pending_count() == 2

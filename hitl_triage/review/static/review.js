@@ -5,7 +5,11 @@
 //  * answers, undos and relabels go to an outbox kept in localStorage and are sent in the
 //    background with their client-generated ids (the server records a retried id once), so a
 //    closed tab or a network drop loses nothing: the outbox is sent when the page comes back;
-//  * item text reaches the page only as text nodes (textContent), never as HTML.
+//  * item text reaches the page only as text nodes (textContent), never as HTML; a Markdown
+//    field (dataset.fields) comes rendered by the server with raw HTML escaped and is inserted
+//    through an allowlist of tags and attributes (markdownNodes);
+//  * with review.correction, e opens an editor of that field and Ctrl+Enter sends the label
+//    with the corrected text.
 // localStorage "hitl-review-mode" = "reload" switches back to a full page load per answer (the
 // benchmark's baseline).
 (function () {
@@ -25,6 +29,10 @@
   const flagComment = $("flag-comment");
   const historyBox = $("history");
   const list = historyBox.querySelector("ol");
+  const fieldsBox = $("item-fields"); // several fields (dataset.fields) or corrections
+  const correctDialog = $("correct-dialog");
+  const correctText = $("correct-text");
+  const correctLabel = $("correct-label");
 
   function labelFromKey(key) {
     if (!/^[0-9]$/.test(key)) return null;
@@ -96,9 +104,11 @@
   }
 
   function request(op) {
-    if (op.op === "answer") return api("POST", "/api/v1/answers", { id: op.id, task_id: op.task_id, kind: op.kind, label: op.label, comment: op.comment });
+    if (op.op === "answer") return api("POST", "/api/v1/answers", { id: op.id, task_id: op.task_id, kind: op.kind, label: op.label, comment: op.comment, correction: op.correction || null });
     if (op.op === "undo") return api("POST", "/api/v1/answers/" + encodeURIComponent(op.id) + "/undo");
-    return api("POST", "/api/v1/answers/" + encodeURIComponent(op.id) + "/edit", { new_id: op.new_id, kind: op.kind, label: op.label });
+    const body = { new_id: op.new_id, kind: op.kind, label: op.label };
+    if (op.correction !== undefined) body.correction = op.correction; // left out: the server keeps it
+    return api("POST", "/api/v1/answers/" + encodeURIComponent(op.id) + "/edit", body);
   }
 
   function setOffline(on) {
@@ -218,6 +228,43 @@
       else parent.appendChild(document.createTextNode(s.text));
     }
   }
+  // Markdown HTML from the server (raw HTML already escaped there) rebuilt node by node: only
+  // these tags, only href/title on links with a safe scheme; anything else becomes its text.
+  const MD_TAGS = new Set(["P", "BR", "HR", "EM", "STRONG", "CODE", "PRE", "BLOCKQUOTE", "UL", "OL", "LI", "A",
+    "H1", "H2", "H3", "H4", "H5", "H6", "TABLE", "THEAD", "TBODY", "TR", "TH", "TD", "DEL", "S"]);
+  function markdownNodes(html) {
+    const doc = new DOMParser().parseFromString(html, "text/html");
+    const copy = (node) => {
+      if (node.nodeType === Node.TEXT_NODE) return document.createTextNode(node.textContent);
+      if (node.nodeType !== Node.ELEMENT_NODE) return document.createTextNode("");
+      if (!MD_TAGS.has(node.tagName)) return document.createTextNode(node.textContent);
+      const out = document.createElement(node.tagName.toLowerCase());
+      if (node.tagName === "A") {
+        const href = node.getAttribute("href") || "";
+        if (/^(https?:|mailto:|[^:/?#]*([/?#]|$))/i.test(href.trim())) { out.setAttribute("href", href); out.rel = "noopener noreferrer nofollow"; }
+        if (node.title) out.title = node.title;
+      }
+      for (const child of node.childNodes) out.appendChild(copy(child));
+      return out;
+    };
+    return Array.from(doc.body.childNodes, copy);
+  }
+  function renderFields(view) {
+    fieldsBox.replaceChildren();
+    for (const f of view.fields) {
+      const section = el("section", "field");
+      section.dataset.field = f.name;
+      section.dataset.format = f.format;
+      const head = el("h3", "field-name", f.title);
+      if (f.correctable) { const hint = el("span", "hint"); hint.append(" ", el("kbd", null, "e"), " correct"); head.appendChild(hint); }
+      const body = el("div", "field-body " + f.format);
+      if (f.text === null) body.appendChild(el("em", "muted", "(empty)"));
+      else if (f.html !== null) body.replaceChildren(...markdownNodes(f.html));
+      else segments(body, f.segments);
+      section.append(head, body);
+      fieldsBox.appendChild(section);
+    }
+  }
   function chip(index) {
     if (index === null || index === undefined) return el("span", "chip abstain", "abstain");
     return el("span", "chip c" + (index % 10), labels[index]);
@@ -299,7 +346,8 @@
       item0.dataset.itemId = view.item_id;
       segments($("item-id"), view.item_id_segments);
       const text = $("item-text");
-      if (view.text === null) { text.replaceChildren(el("em", "muted", "(no text)")); } else segments(text, view.text_segments);
+      if (fieldsBox) renderFields(view);
+      else if (view.text === null) { text.replaceChildren(el("em", "muted", "(no text)")); } else segments(text, view.text_segments);
       text.scrollTop = 0;
       evidence(view);
       root.dataset.suggested = view.suggested === null ? "" : String(view.suggested);
@@ -408,14 +456,16 @@
     } catch (e) { /* offline: the counts catch up later */ }
   }
 
-  function answer(kind, label, comment) {
+  function answer(kind, label, comment, correction) {
     if (!current) return;
     const id = uuid();
-    pushOp({ op: "answer", id, task_id: current.task_id, kind, label, comment: comment || null });
-    if (!current.partial) addEntry({ answer_id: id, task_id: current.task_id, kind, label, view: current });
+    correction = correction === undefined ? null : correction;
+    pushOp({ op: "answer", id, task_id: current.task_id, kind, label, comment: comment || null, correction });
+    if (!current.partial) addEntry({ answer_id: id, task_id: current.task_id, kind, label, correction, view: current });
     else { // the page's own first item: its text as shown (markers included), no view in memory
-      const shown = $("item-text").textContent;
-      addEntry({ answer_id: id, task_id: current.task_id, kind, label, view: { text: shown, text_segments: [{ text: shown, hidden: false }] } });
+      const first = fieldsBox ? fieldsBox.querySelector(".field-body") : null;
+      const shown = (first || $("item-text")).textContent;
+      addEntry({ answer_id: id, task_id: current.task_id, kind, label, correction, view: { text: shown, text_segments: [{ text: shown, hidden: false }] } });
       entries[0].view = null;
     }
     setCount("done-count", 1);
@@ -464,9 +514,9 @@
     const ops = readBox();
     const op = unsent(entry.answer_id) && ops.find((o) => o.op === "answer" && o.id === entry.answer_id);
     if (op) { op.kind = "label"; op.label = label; op.comment = null; writeBox(ops); }
-    else {
+    else { // the replacement keeps the answer's correction (the server keeps it when unknown here)
       const newId = uuid();
-      pushOp({ op: "edit", id: entry.answer_id, new_id: newId, kind: "label", label });
+      pushOp({ op: "edit", id: entry.answer_id, new_id: newId, kind: "label", label, correction: entry.correction });
       entry.answer_id = newId;
       entry.li.dataset.answerId = newId;
     }
@@ -475,6 +525,33 @@
     given(entry);
     toast("Relabelled: " + labels[label]);
     flush();
+  }
+
+  // The correctable field's original text: from the view, or from the page's own first item.
+  function originalText() {
+    if (current && current.fields) {
+      const f = current.fields.find((x) => x.correctable);
+      return f && f.text !== null ? f.text : "";
+    }
+    const tpl = fieldsBox && fieldsBox.querySelector("template.original");
+    return tpl ? tpl.content.textContent : "";
+  }
+  function openCorrect() {
+    if (!current || !correctDialog) return;
+    correctText.value = originalText();
+    correctLabel.value = String(current.suggested === null || current.suggested === undefined ? 0 : current.suggested);
+    correctDialog.showModal();
+    correctText.focus();
+    correctText.setSelectionRange(0, 0); // read from the top
+    correctText.scrollTop = 0;
+  }
+  function sendCorrect() {
+    const text = correctText.value;
+    const label = Number(correctLabel.value);
+    const changed = text !== originalText().replace(/\r\n?/g, "\n"); // unchanged: no correction
+    correctDialog.close();
+    answer("label", label, null, changed ? text : null);
+    toast((changed ? "Corrected and labelled: " : "Text unchanged, labelled: ") + labels[label]);
   }
 
   function openFlag() {
@@ -496,6 +573,12 @@
   });
   $("skip-form").addEventListener("submit", (ev) => { ev.preventDefault(); answer("skip", null); });
   $("flag-form").addEventListener("submit", (ev) => { ev.preventDefault(); sendFlag(); });
+  if (correctDialog) {
+    $("correct-form").addEventListener("submit", (ev) => { ev.preventDefault(); sendCorrect(); });
+    correctDialog.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); sendCorrect(); }
+    });
+  }
   $("undo-form").addEventListener("submit", (ev) => { ev.preventDefault(); undo(); });
   for (const form of list.querySelectorAll(".edit-form")) {
     form.addEventListener("submit", (ev) => {
@@ -513,6 +596,7 @@
   document.addEventListener("keydown", (ev) => {
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
     if (flagDialog.open) return; // the dialog handles its own keys (Esc closes it natively)
+    if (correctDialog && correctDialog.open) return;
     const tag = (ev.target.tagName || "").toLowerCase();
     if (tag === "input" || tag === "textarea" || tag === "select") return;
     const key = ev.key;
@@ -545,6 +629,8 @@
       answer("skip", null);
     } else if (key === "f" && current) {
       openFlag();
+    } else if (key === "e" && current && correctDialog) {
+      openCorrect();
     } else if (key === "u" || key === "Backspace") {
       undo();
     } else if (key === "g" || key === "?") {
