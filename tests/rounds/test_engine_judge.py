@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from hitl_triage.combine import judge_features
+from hitl_triage.combine import LOG_FLOOR_SCALE, judge_features
 from hitl_triage.engine import EngineError, HumanLabels, RoundEngine
 
 N, K = 600, 2
@@ -77,7 +77,7 @@ def test_judge_figures_count_the_items_asked() -> None:
 def test_judge_features_zero_where_not_asked() -> None:
     Z = judge_features(np.array([[0.8, 0.2], [np.nan, np.nan]]))
     assert Z.shape == (2, 3)
-    np.testing.assert_allclose(Z[0, :2], np.log([0.8, 0.2]))
+    np.testing.assert_allclose(Z[0] / LOG_FLOOR_SCALE, [np.log(0.8), np.log(0.2), -1.0])
     assert Z[0, 2] < 0 and (Z[1] == 0).all()
 
 
