@@ -301,7 +301,7 @@ class RoundEngine:
                                    audit_weight=None if human.audit_weight is None else human.audit_weight[rows])
         figures["posterior"] = ev.chosen
         figures["posterior_reason"] = ev.choice_reason
-        figures["judge_asked"] = 0 if judge is None else int((~np.isnan(judge).any(axis=1)).sum())
+        figures["judge_answered"] = 0 if judge is None else int((~np.isnan(judge).any(axis=1)).sum())
         if not (L != ABSTAIN).any():
             figures.update(threshold=None, accepted_share=0.0, threshold_reason=NO_VOTES)
         figures["source_quality"] = ev.source_quality.to_dicts()

@@ -201,7 +201,7 @@ class InRoundJudge:
     State (``(n, k)`` and ``(n,)``, updated by :meth:`merge`): ``raw_`` the latest raw answer
     per item (NaN rows: none), ``model_`` which model gave it (-1 none, 0 first, 1 escalate),
     ``answered_`` items asked before (with or without a label); ``usage_`` per round asked,
-    the list of :class:`ModelUsage` dicts.
+    its list of :class:`ModelUsage`.
     """
 
     def __init__(self, settings: JudgeConfig, *, task: str, label_names: Sequence[str],
@@ -220,7 +220,7 @@ class InRoundJudge:
         self.raw_ = np.full((n, k), np.nan)
         self.model_ = np.full(n, NOT_ASKED, dtype=np.int8)
         self.answered_ = np.zeros(n, dtype=bool)
-        self.usage_: dict[int, list[dict[str, object]]] = {}
+        self.usage_: dict[int, list[ModelUsage]] = {}
         self.has_text_ = np.array([bool(t and str(t).strip()) for t in self.texts], dtype=bool)
 
     def _builder(self, settings: JudgeConfig, examples: list[tuple[str, int]]) -> RequestBuilder:
@@ -296,7 +296,7 @@ class InRoundJudge:
         got = ~np.isnan(answers.probs).any(axis=1)
         self.raw_[rows[got]] = answers.probs[got]
         self.model_[rows[got]] = answers.model[got]
-        self.usage_[r] = [u.as_dict() for u in answers.usage]
+        self.usage_[r] = list(answers.usage)
 
     def between_rounds(self, r: int, result: RoundResult, human: HumanLabels) -> np.ndarray | None:
         """:data:`hitl_triage.loop.JudgeStep`: judge after round ``r`` (its review values and

@@ -69,9 +69,9 @@ def test_judge_figures_count_the_items_asked() -> None:
     gold, L, X, human = _problem()
     probs = _judge(gold, 0.9, 0.5, 3)
     _, figures = RoundEngine(K).evidence(L, X, human, judge_probs=probs)
-    assert figures["judge_asked"] == int((~np.isnan(probs).any(axis=1)).sum())
+    assert figures["judge_answered"] == int((~np.isnan(probs).any(axis=1)).sum())
     _, figures = RoundEngine(K).evidence(L, X, human)
-    assert figures["judge_asked"] == 0
+    assert figures["judge_answered"] == 0
 
 
 def test_judge_features_zero_where_not_asked() -> None:
