@@ -213,6 +213,10 @@ class JudgeConfig(BaseModel):
         default=None, description="In-round judging: an optional second, stronger model asked "
         "only where the first is unsure.")
 
+    propose_keywords: Annotated[int, Field(ge=0, le=50)] = Field(
+        default=0, description="LF workbench: keywords per label the judge proposes from a few "
+        "human-labeled examples, scored like the mined suggestions (0: off).")
+
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
