@@ -345,6 +345,7 @@ def _run(config: TaskConfig, inputs: RoundInputs, reviewer: Reviewer | None, sto
         human = ledger.human()
         ev, figures = engine.evidence(inputs.L, inputs.X, human, names=inputs.names,
                                       random_state=config.seed + r, judge_probs=judge_probs(r, human))
+        figures.update(usage_record(judge, r))  # the judging before this round: requests, cost
         spent = ledger.spent()
         remaining = total - spent
         if remaining <= 0:
@@ -365,7 +366,7 @@ def _run(config: TaskConfig, inputs: RoundInputs, reviewer: Reviewer | None, sto
             "cumulative_human_share": (spent + result.n_review + result.n_audit) / n,
             "open_share": float(np.isin(result.route, [REVIEW, "defer"]).mean()),
             "accepted_share": float((result.route == ACCEPT).mean()),
-            "n_disputed": result.n_disputed, **figures, **usage_record(judge, r),
+            "n_disputed": result.n_disputed, **figures,
         }
         write_json(round_dir(run_dir, r) / "record.json", record)
         ledger.record_routing(result.route, r)
