@@ -10,7 +10,7 @@ candidate.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
@@ -43,8 +43,9 @@ class StubClient:
 
     It records the prompts it was sent; nothing is sent anywhere."""
 
-    answers = {"spam": " subscribe, channel, free, giveaway, song", "ham": " love, song, lyrics, voice"}
-    sent: list[str] = []
+    answers: ClassVar[dict[str, str]] = {"spam": " subscribe, channel, free, giveaway, song",
+                                         "ham": " love, song, lyrics, voice"}
+    sent: ClassVar[list[str]] = []
 
     def __init__(self, settings: JudgeConfig, *, api_key: str, random_state: int = 0) -> None:
         self.requests_sent = 0
