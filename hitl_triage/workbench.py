@@ -148,10 +148,9 @@ def _judge_candidates(cfg: TaskConfig, texts: list[str | None], human: np.ndarra
     judge = cfg.judge
     if judge is None or not judge.enabled or judge.propose_keywords == 0 or not (human >= 0).any():
         return None
+    from hitl_triage.judge.errors import JudgeError
     from hitl_triage.judge.judgements import CACHE_FILE, judge_dir
     from hitl_triage.judge.keywords import propose_keywords
-
-    from hitl_triage.judge.errors import JudgeError
 
     proposal = propose_keywords(judge, task=cfg.task, label_names=cfg.label_names,
                                 label_descriptions=[c.description for c in cfg.labels], texts=texts,

@@ -24,7 +24,7 @@ from hitl_triage.simulate import simulate
 from tests.rounds.conftest import make_items, write_task
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "judge"))
-from fault_server import FaultServer  # noqa: E402
+from fault_server import FaultServer
 
 CAP = 10
 

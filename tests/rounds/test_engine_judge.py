@@ -82,7 +82,7 @@ def test_judge_features_zero_where_not_asked() -> None:
 
 
 def test_bad_judge_probs_are_refused() -> None:
-    gold, L, X, human = _problem()
+    _, L, X, human = _problem()
     with pytest.raises(EngineError, match=r"judge_probs must have shape \(600, 2\)"):
         RoundEngine(K).evidence(L, X, human, judge_probs=np.zeros((5, 2)))
     bad = np.full((N, K), np.nan)
