@@ -3,9 +3,10 @@
 For each label the model is shown the task, the labels and up to ``examples_per_label`` texts
 that reviewers gave that label, and asked for short keywords or phrases that mark a text as
 that label (completion mode: a prompt ending in ``Keywords for <label>:``; chat mode: the same
-as messages). The answer is split at commas, semicolons and line breaks; each piece is stripped
-of quotes, bullets and numbering, lower-cased, and kept if it is 1 to 3 words of letters,
-digits, apostrophes or hyphens (at most 40 characters). The result is a candidate frame
+as messages). The answer is split at line breaks, commas and semicolons; a bulleted line
+``- term: what it means`` gives its term (small models answer with such definition lists);
+each piece is stripped of quotes, bullets and numbering, lower-cased, and kept if it is 1 to 3
+words of letters, digits, apostrophes or hyphens (at most 40 characters). The result is a candidate frame
 (``kind`` = ``keyword``, ``pattern``, ``label``, ``origin`` = ``judge``) that
 :func:`hitl_triage.lf.suggest.suggest_lfs` scores exactly like the mined candidates (precision
 and coverage on the human labels, with intervals).
@@ -57,18 +58,24 @@ class Proposal:
 def parse_keywords(answer: str, *, limit: int) -> list[str]:
     """Up to ``limit`` distinct keywords from a free-text answer (see the module doc).
 
-    Example: ``' "subscribe", check out my channel; 1. free  \\nLabel: x'`` gives
-    ``['subscribe', 'free']`` (more than 3 words is not a keyword, nor is ``label: x``).
+    Example: ``' "subscribe", check out my channel; 1. free  \\nLabel: x\\n- giveaway: a prize'``
+    gives ``['subscribe', 'free', 'giveaway']`` (more than 3 words is not a keyword, nor is
+    ``label: x``; the bulleted definition gives its term).
     """
     out: list[str] = []
-    for piece in re.split(r"[,;\n]", answer):
-        text = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", piece).strip().strip("\"'`.:!?()[]").strip()
-        text = " ".join(text.lower().split())
-        if text and len(text) <= 40 and _PIECE.match(text) and text not in out:
-            out.append(text)
-        if len(out) >= limit:
-            break
+    for line in answer.split("\n"):
+        bullet = re.match(r"^\s*(?:[-*•]|\d+[.)])\s*", line)
+        if bullet and ":" in line:  # "- term: what it means" (a list of definitions): the term
+            line = line[bullet.end():].split(":", 1)[0]
+        for piece in re.split(r"[,;]", line):
+            text = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", piece).strip().strip("\"'`.:!?()[]").strip()
+            text = " ".join(text.lower().split())
+            if text and len(text) <= 40 and _PIECE.match(text) and text not in out:
+                out.append(text)
+            if len(out) >= limit:
+                return out
     return out
+
 
 
 def _request(settings: JudgeConfig, *, task: str, label_names: Sequence[str],

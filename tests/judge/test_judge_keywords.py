@@ -36,6 +36,9 @@ def test_parse_keywords_keeps_short_distinct_phrases() -> None:
     assert parse_keywords(answer, limit=10) == ["subscribe", "free", "giveaway"]
     assert parse_keywords("channel, my channel, subscribe", limit=2) == ["channel", "my channel"]
     assert parse_keywords("", limit=5) == []
+    # the embedded model answers with definition lists: the terms are the keywords
+    gemma = "\n- song: a song that is popular in the channel.\n- video: a short video of a song."
+    assert parse_keywords(gemma, limit=5) == ["song", "video"]
 
 
 class StubClient:
