@@ -86,7 +86,8 @@ def inround_main(args: argparse.Namespace, data: Path, sets: dict[str, list[dict
             gold = load_gold(config.dataset, config.label_names, inputs.ids)
             engine = make_engine(config)
             settings = JudgeConfig(base_url=gemma.base_url, bias_correction="none", few_shot=4,
-                                   concurrency=2, max_requests_per_round=args.per_round)
+                                   concurrency=2, max_requests_per_round=args.per_round,
+                                   max_text_chars=400, max_example_chars=200, timeout_s=300.0)
             escalating = JudgeConfig.model_validate({**settings.model_dump(), "escalate": {
                 "base_url": fault.base_url, "model": "fault-stand-in", "cost_per_request": SECOND_COST,
                 "below": 0.6}})

@@ -15,6 +15,8 @@ The evidence and how each piece is counted (once):
   the end model's teacher before humans have answered, is kept per item as evidence, and is
   the ``no_human`` baseline.
 * **The judge's probabilities** are not used beyond its vote column, for the same reason.
+  The in-round judge (``judge_probs``, :mod:`hitl_triage.judge.inround`) is not in ``L``: its
+  probabilities are features of the ``stacked_judge`` candidate (:mod:`hitl_triage.combine`).
 
 Which posterior scores the items (``confidence.combine``):
 
