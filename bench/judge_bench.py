@@ -25,6 +25,19 @@ against the loop's own baselines. Gold labels are used only to score and to simu
     python bench/judge_bench.py [--n-items 100] [--sweep-items 40] [--concurrency 1 2 4]
                                 [--seeds 0 1 2] [--efficiency-sets youtube sms]
                                 [--work-dir DIR]   # keep run folders and caches: re-runs are free
+
+``--inround`` runs only the comparison of the judge *inside* the rounds
+(:mod:`hitl_triage.judge.inround`) with no judge, at equal human budget: the in-memory round
+loop (:func:`hitl_triage.loop.run_loop`, reviewers answered from gold) on the first
+``--n-items`` of each ``--split`` with the ``configs/wrench_<set>.yaml`` settings and
+``--schedule``; once without a judge, once with the local Gemma model asked about
+``--per-round`` items between rounds, and once more with the fault server of the judge tests
+(tests/judge/fault_server.py, a real HTTP server on loopback) as the second model asked where
+Gemma is unsure (``escalate.below`` 0.6, a stand-in cost per request). It prints, per set and
+arm, the training-set accuracy (mean and per seed), the requests and cost, the judge's own
+accuracy on the items it answered and the posterior the last evidence chose.
+
+    python bench/judge_bench.py --inround [--n-items 300] [--per-round 30] [--seeds 0 1 2]
 """
 
 from __future__ import annotations
@@ -192,7 +205,20 @@ def main() -> None:
                         help="label-efficiency part: simulation seeds (about 1 s each)")
     parser.add_argument("--efficiency-sets", nargs="*", default=["youtube", "sms"],
                         choices=list(SETS), help="sets for the label-efficiency part")
+    parser.add_argument("--inround", action="store_true",
+                        help="only the judge inside the rounds vs no judge (see the module doc)")
+    parser.add_argument("--per-round", type=int, default=30,
+                        help="--inround: judge.max_requests_per_round")
+    parser.add_argument("--schedule", type=float, nargs="+", default=[0.3, 0.25, 0.25, 0.2],
+                        help="--inround: the rounds' shares of the budget")
+    parser.add_argument("--split", default="test", choices=["train", "valid", "test"],
+                        help="--inround: the WRENCH split whose first --n-items are used")
     args = parser.parse_args()
+    if args.inround:
+        from inround_bench import inround_main  # bench/ is on sys.path when run as a script
+
+        inround_main(args, DATA, SETS)
+        return
 
     with contextlib.ExitStack() as stack:
         if args.work_dir is None:

@@ -12,6 +12,12 @@ Candidates (each an ``(n, k)`` posterior, blind to an item's own human label):
   the label model and the end model (``2k`` features), fitted on every human label and
   out-of-fold for them. It can learn "trust the label model, except where the end model is
   sure": few parameters, so a few dozen labels suffice.
+* ``stacked_judge`` (with in-round judging, :mod:`hitl_triage.judge.inround`): the stacked
+  model with the judge's temperature-scaled log probabilities and an "asked" indicator as
+  extra features (:func:`judge_features`; zeros where the judge was not asked). The judge is
+  one more source whose weight is learned from the human labels; a per-class weight on the
+  indicator absorbs a constant label bias of the judge. It is a separate candidate, so a
+  judge that does not help leaves the plain stacked model (and the label model) as they were.
 
 The choice (:func:`select_posterior`) is made on the audit labels (uniform, or stratified
 with known inclusion probabilities and weighted by their inverse): the label model stays
@@ -40,7 +46,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
-CANDIDATES = ("label_model", "end_model", "stacked")
+CANDIDATES = ("label_model", "end_model", "stacked", "stacked_judge")
 LOG_FLOOR_SCALE = -np.log(1e-4)  # log posteriors scaled to [-1, 0]: a well-conditioned fit
 
 
@@ -108,6 +114,26 @@ class StackedModel:
                                                       Z[rows[held_idx]])
         probs = np.clip(probs, 1e-6, None)
         return probs / probs.sum(axis=1, keepdims=True)
+
+
+def judge_features(judge_probs: np.ndarray) -> np.ndarray:
+    """``(n, k + 1)`` stacked-model features of the judge, in :meth:`StackedModel.design`'s units.
+
+    Args:
+        judge_probs: ``(n, k)`` float, the judge's (temperature-scaled) probabilities, rows
+            summing to 1; a row of NaN where the judge was not asked.
+
+    Returns:
+        Where asked: the log probabilities (clipped at 1e-4) times ``LOG_FLOOR_SCALE`` (so the
+        model, which divides by it, reads plain log probabilities: a judge is one source among
+        the label model and the end model, not damped by their scaling) and a last column
+        ``-LOG_FLOOR_SCALE`` (-1 after the scaling); zeros elsewhere. Example:
+        ``[[0.8, 0.2], [nan, nan]]`` gives ``[[-0.22, -1.61, -1] * 9.21, [0, 0, 0]]``.
+    """
+    probs = np.asarray(judge_probs, dtype=np.float64)
+    asked = ~np.isnan(probs).any(axis=1)
+    logs = np.log(np.clip(np.where(asked[:, None], probs, 1.0), 1e-4, 1.0))
+    return LOG_FLOOR_SCALE * np.hstack([logs, np.where(asked, -1.0, 0.0)[:, None]])
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ The evidence and how each piece is counted (once):
   the end model's teacher before humans have answered, is kept per item as evidence, and is
   the ``no_human`` baseline.
 * **The judge's probabilities** are not used beyond its vote column, for the same reason.
+  The in-round judge (``judge_probs``, :mod:`hitl_triage.judge.inround`) is not in ``L``: its
+  probabilities are features of the ``stacked_judge`` candidate (:mod:`hitl_triage.combine`).
 
 Which posterior scores the items (``confidence.combine``):
 
@@ -46,7 +48,7 @@ import polars as pl
 import scipy.sparse as sp
 from cleanlab.multiannotator import get_active_learning_scores, get_label_quality_multiannotator
 
-from hitl_triage.combine import Selection, StackedModel, select_posterior
+from hitl_triage.combine import Selection, StackedModel, judge_features, select_posterior
 from hitl_triage.config import LabelModelConfig, TaskConfig
 from hitl_triage.data import Dataset, field_values
 from hitl_triage.endmodel import combine_features, mark_entities, out_of_fold_probs, text_features
@@ -375,6 +377,7 @@ def evidence_from_arrays(
     audited: np.ndarray | None = None,
     human: np.ndarray | None = None,
     audit_weight: np.ndarray | None = None,
+    judge_probs: np.ndarray | None = None,
     random_state: int = 0,
 ) -> Evidence:
     """One round's evidence from the votes, the text features and every human label so far.
@@ -390,6 +393,9 @@ def evidence_from_arrays(
             columns; None = one column built from ``known``.
         audit_weight: ``(n,)`` inverse inclusion probability of each audited item (stratified
             audit samples); None = uniform.
+        judge_probs: ``(n, k)`` the in-round judge's temperature-scaled probabilities, NaN rows
+            where it was not asked; extra features of the stacked model (see
+            :func:`hitl_triage.combine.judge_features`). None = no in-round judge.
 
     With ``confidence.combine: select`` the posterior is chosen among the label model, the
     end model and a stacked model by audit accuracy (:mod:`hitl_triage.combine`); audited
@@ -412,7 +418,8 @@ def evidence_from_arrays(
         H = H if (known >= 0).any() else np.empty((len(known), 0))
     selection = None
     if confidence.combine == "select":
-        selection = _select(lm, end, known, audited, audit_weight, confidence, random_state)
+        selection = _select(lm, end, known, audited, audit_weight, confidence, random_state,
+                            judge_probs=judge_probs)
     pred_probs = end if selection is None else selection.probs
     A = np.hstack([annotator_matrix(L), H])
     blind = np.r_[np.zeros(L.shape[1], bool), np.ones(H.shape[1], bool)]
@@ -458,14 +465,18 @@ def evidence_from_arrays(
 
 
 def _select(lm: np.ndarray, end: np.ndarray, known: np.ndarray, audited: np.ndarray | None,
-            audit_weight: np.ndarray | None, confidence: ConfidenceConfig, random_state: int) -> Selection:
+            audit_weight: np.ndarray | None, confidence: ConfidenceConfig, random_state: int,
+            *, judge_probs: np.ndarray | None = None) -> Selection:
     """The label model, the end model or the stacked model, by audit accuracy."""
     candidates = {"label_model": lm, "end_model": end}
     labeled = known >= 0
     if labeled.sum() >= confidence.select_min_audit:
         stacked = StackedModel(lm.shape[1], C=confidence.stack_C, cv_folds=confidence.cv_folds,
                                random_state=random_state)
-        candidates["stacked"] = stacked.out_of_fold(StackedModel.design([lm, end]), known)
+        Z = StackedModel.design([lm, end])
+        candidates["stacked"] = stacked.out_of_fold(Z, known)
+        if judge_probs is not None:  # the in-round judge: one more source, weighed by the labels
+            candidates["stacked_judge"] = stacked.out_of_fold(np.hstack([Z, judge_features(judge_probs)]), known)
     audit_rows = np.flatnonzero(labeled & (audited if audited is not None else labeled))
     weight = None if audit_weight is None else np.asarray(audit_weight, dtype=np.float64)[audit_rows]
     return select_posterior(candidates, known, audit_rows, audit_weight=weight,

@@ -36,6 +36,7 @@ from hitl_triage.data import load_dataset
 from hitl_triage.engine import NO_VOTES, FinalLabels, HumanLabels, RoundEngine, final_labels
 from hitl_triage.indexing import row_index
 from hitl_triage.judge import task_judgements
+from hitl_triage.judge.inround_files import inround_judge, judge_before_round, usage_record
 from hitl_triage.lf import apply_sources
 from hitl_triage.pipeline import save_votes
 from hitl_triage.progress import Progress, report
@@ -320,6 +321,15 @@ def _run(config: TaskConfig, inputs: RoundInputs, reviewer: Reviewer | None, sto
     records: list[dict[str, Any]] = []
     new_rounds = 0
     stop_reason = "the schedule's last round is done"
+    judge = inround_judge(config, inputs.texts)  # None unless judge.max_requests_per_round is set
+
+    def judge_probs(r: int, human: HumanLabels) -> np.ndarray | None:
+        """The in-round judge's answers up to round ``r`` (asking before it if needed)."""
+        if judge is None or r == 0:
+            return None
+        return judge_before_round(judge, run_dir, inputs.ids, r, human,
+                                  lambda q: read_routing(run_dir, q))
+
     for r in range(len(schedule)):
         report(progress, "rounds", r, len(schedule))
         record = read_record(run_dir, r)
@@ -344,7 +354,8 @@ def _run(config: TaskConfig, inputs: RoundInputs, reviewer: Reviewer | None, sto
             return RunResult("stopped", f"stopped before round {r} (max_new_rounds)", records, {}, run_dir)
         human = ledger.human()
         ev, figures = engine.evidence(inputs.L, inputs.X, human, names=inputs.names,
-                                      random_state=config.seed + r)
+                                      random_state=config.seed + r, judge_probs=judge_probs(r, human))
+        figures.update(usage_record(judge, r))  # the judging before this round: requests, cost
         spent = ledger.spent()
         remaining = total - spent
         if remaining <= 0:
@@ -388,8 +399,11 @@ def _run(config: TaskConfig, inputs: RoundInputs, reviewer: Reviewer | None, sto
         record["status"] = "complete"
         write_json(round_dir(run_dir, r) / "record.json", record)
         records.append(record)
-    ev, figures = engine.evidence(inputs.L, inputs.X, ledger.human(), names=inputs.names,
-                                  random_state=config.seed + len(schedule))
+    human = ledger.human()
+    ev, figures = engine.evidence(inputs.L, inputs.X, human, names=inputs.names,
+                                  random_state=config.seed + len(schedule),
+                                  judge_probs=judge_probs(len(schedule), human))
+    figures = {**figures, **usage_record(judge, len(schedule))}
     return _finish(config, inputs, ledger, ev, figures, records, stop_reason)
 
 

@@ -13,7 +13,9 @@ CLI's run directory (:mod:`hitl_triage.curriculum`) and any notebook use the sam
     >>> final.trainset(ids, texts)                        # a polars frame
 
 Shapes: ``L`` is ``(n, m)`` int8 with ``-1`` = abstain; ``X`` is ``(n, d)`` sparse; every
-per-item result is an ``(n,)`` array in the order of ``L``'s rows.
+per-item result is an ``(n,)`` array in the order of ``L``'s rows. The optional ``judge_probs``
+is ``(n, k)`` float: the in-round judge's temperature-scaled probabilities, a NaN row where it
+was not asked (see :mod:`hitl_triage.judge.inround`).
 """
 
 from __future__ import annotations
@@ -249,6 +251,24 @@ class RoundEngine:
             raise EngineError(f"a human label is >= n_classes ({self.n_classes})")
         return L.astype(np.int8, copy=False)
 
+    def _check_judge(self, judge_probs: np.ndarray | None, n: int) -> np.ndarray | None:
+        if judge_probs is None:
+            return None
+        P = np.asarray(judge_probs, dtype=np.float64)
+        if P.shape != (n, self.n_classes):
+            raise EngineError(f"judge_probs must have shape ({n}, {self.n_classes}) (one row per "
+                              f"item, one column per class), got {P.shape}")
+        asked = ~np.isnan(P).any(axis=1)
+        rows = P[asked]
+        if rows.size and ((rows < 0).any() or (rows > 1).any()
+                          or not np.allclose(rows.sum(axis=1), 1.0, atol=1e-6)):
+            bad = int(np.flatnonzero(asked)[np.flatnonzero(
+                (rows < 0).any(axis=1) | (rows > 1).any(axis=1)
+                | ~np.isclose(rows.sum(axis=1), 1.0, atol=1e-6))[0]])
+            raise EngineError(f"judge_probs row {bad}: expected probabilities in [0, 1] summing to "
+                              f"1 (or a row of NaN where the judge was not asked), got {P[bad].tolist()}")
+        return P if asked.any() else None
+
     def features(self, texts: list[str | None], L: np.ndarray, *, spacy_pipeline: str = "blank:en",
                  cache_dir: Path | None = None, progress: Progress | None = None) -> sp.csr_matrix:
         """``(n, d)`` sparse end-model features: text features and, if configured, the votes.
@@ -257,16 +277,21 @@ class RoundEngine:
                               spacy_pipeline=spacy_pipeline, cache_dir=cache_dir, progress=progress)
 
     def evidence(self, L: np.ndarray, X: Any, human: HumanLabels, *, names: list[str] | None = None,
-                 random_state: int = 0) -> tuple[Evidence, dict[str, Any]]:
+                 random_state: int = 0,
+                 judge_probs: np.ndarray | None = None) -> tuple[Evidence, dict[str, Any]]:
         """Every item's blind posterior, best label, score and review value, and the figures
-        (threshold from the audit labels, estimated accuracies)."""
+        (threshold from the audit labels, estimated accuracies). ``judge_probs``: the in-round
+        judge's ``(n, k)`` probabilities (NaN rows where not asked), features of the stacked
+        model whose weight is learned from the human labels."""
         L = self._check(L, X, human)
+        judge = self._check_judge(judge_probs, L.shape[0])
         names = names if names is not None else [f"source_{j}" for j in range(L.shape[1])]
         known = human.labels
         ev = evidence_from_arrays(
             L, X, known, names=names, n_classes=self.n_classes, label_model=self.label_model,
             confidence=self.confidence, triage=self.triage, audited=human.audited,
-            human=human.by_reviewer, audit_weight=human.audit_weight, random_state=random_state,
+            human=human.by_reviewer, audit_weight=human.audit_weight, judge_probs=judge,
+            random_state=random_state,
         )
         t = self.triage
         rows = human.audit_rows
@@ -277,6 +302,7 @@ class RoundEngine:
                                    n_classes=self.n_classes if t.per_class_thresholds else None)
         figures["posterior"] = ev.chosen
         figures["posterior_reason"] = ev.choice_reason
+        figures["judge_answered"] = 0 if judge is None else int((~np.isnan(judge).any(axis=1)).sum())
         if not (L != ABSTAIN).any():
             figures.update(threshold=None, accepted_share=0.0, threshold_reason=NO_VOTES)
         figures["source_quality"] = ev.source_quality.to_dicts()
@@ -309,17 +335,20 @@ class RoundEngine:
                            audit_weight=audit_weight)
 
     def round(self, L: np.ndarray, X: Any, human: HumanLabels, *, budget: int,
-              names: list[str] | None = None, random_state: int = 0) -> RoundResult:
+              names: list[str] | None = None, random_state: int = 0,
+              judge_probs: np.ndarray | None = None) -> RoundResult:
         """Evidence and routes of one round (``budget`` human labels to ask for)."""
-        ev, figures = self.evidence(L, X, human, names=names, random_state=random_state)
+        ev, figures = self.evidence(L, X, human, names=names, random_state=random_state,
+                                    judge_probs=judge_probs)
         return self.route(ev, figures, human, X, budget=budget, random_state=random_state)
 
     def final(self, L: np.ndarray, X: Any, human: HumanLabels, *, names: list[str] | None = None,
-              n_rounds: int = 0, random_state: int = 0, evidence: tuple[Evidence, dict[str, Any]] | None = None) -> FinalLabels:
+              n_rounds: int = 0, random_state: int = 0, evidence: tuple[Evidence, dict[str, Any]] | None = None,
+              judge_probs: np.ndarray | None = None) -> FinalLabels:
         """Final labels: human where known, accepted where the guarantee allows, else the best
         guess (marked ``model``)."""
         ev, figures = evidence if evidence is not None else self.evidence(
-            L, X, human, names=names, random_state=random_state)
+            L, X, human, names=names, random_state=random_state, judge_probs=judge_probs)
         return final_labels(ev, figures, human, n_rounds=n_rounds)
 
     def simulate(self, L: np.ndarray, X: Any, oracle: np.ndarray, *, budget: int,

@@ -11,6 +11,14 @@ Example (the defaults talk to ``hitl-triage judge serve`` on this machine)::
       concurrency: 2
       request_budget: 5000
       rationale: false
+      max_requests_per_round: 40  # in-round judging (null: off)
+      cost_per_request: 0.0
+      escalate:                   # optional second, stronger model, asked where the first is unsure
+        base_url: https://api.example.com/v1
+        model: big-model
+        api_key_env: EXAMPLE_API_KEY
+        cost_per_request: 0.002
+        below: 0.6
 
 The API key is read from the environment variable named by ``api_key_env`` when the judge runs;
 only the variable's name is ever part of a config, a log, a report or the run directory.
@@ -53,6 +61,51 @@ class FewShotExample(BaseModel):
 def template_fields(template: str) -> list[str]:
     """The placeholder names a template uses, in order (``ValueError`` if it cannot be parsed)."""
     return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+
+
+class EscalateConfig(BaseModel):
+    """A second, stronger OpenAI-compatible model, asked in the rounds only where the first
+    model is unsure (its largest class probability is below ``below``). It shares the first
+    model's prompt, mode and request settings; only the server, model, key and cost differ."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(description="The second server's OpenAI-compatible root.")
+    model: Annotated[str, Field(min_length=1)]
+    api_key_env: str | None = Field(
+        default=None, description="Name of the environment variable holding its API key.")
+    cost_per_request: Annotated[float, Field(ge=0.0)] = Field(
+        default=0.0, description="Cost of one request to this model (any currency unit).")
+    below: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=0.6, description="Ask this model where the first model's largest (temperature-"
+        "scaled) class probability is below this.")
+    max_requests_per_round: int | None = Field(
+        default=None, ge=0, description="Most requests to this model per round; null: every "
+        "unsure item the first model answered this round.")
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _check_url(value)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        return _check_env_name(value)
+
+
+def _check_url(value: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _check_env_name(value: str | None) -> str | None:
+    if value is not None and not _ENV_NAME.match(value):
+        raise ValueError(
+            f"expected the NAME of an environment variable (letters, digits, _), got {value!r}"
+        )
+    return value
 
 
 class JudgeConfig(BaseModel):
@@ -155,21 +208,33 @@ class JudgeConfig(BaseModel):
     )
     min_labels_per_class: Annotated[int, Field(ge=2)] = 10
 
+    max_requests_per_round: int | None = Field(
+        default=None, ge=0,
+        description="In-round judging: each round the judge is asked about at most this many "
+        "items whose answer can still change a decision (not accepted, no human label, highest "
+        "review value first); its temperature-scaled probabilities enter the stacked model as "
+        "one source. null: off (the judge runs only through `hitl-triage judge run`).",
+    )
+    cost_per_request: Annotated[float, Field(ge=0.0)] = Field(
+        default=0.0, description="Cost of one request to this model (any currency unit), "
+        "summed per round in the round report.")
+    escalate: EscalateConfig | None = Field(
+        default=None, description="In-round judging: an optional second, stronger model asked "
+        "only where the first is unsure.")
+
+    propose_keywords: Annotated[int, Field(ge=0, le=50)] = Field(
+        default=0, description="LF workbench: keywords per label the judge proposes from a few "
+        "human-labeled examples, scored like the mined suggestions (0: off).")
+
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
-        return value.rstrip("/")
+        return _check_url(value)
 
     @field_validator("api_key_env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME.match(value):
-            raise ValueError(
-                f"expected the NAME of an environment variable (letters, digits, _), got {value!r}"
-            )
-        return value
+        return _check_env_name(value)
 
     @model_validator(mode="after")
     def _check_content_free(self) -> JudgeConfig:

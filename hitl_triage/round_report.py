@@ -10,6 +10,8 @@ from hitl_triage.report import update_report
 from hitl_triage.rundir import atomic_path, write_text
 
 REPORT_FILE = "rounds.md"
+JUDGE_KEYS = ("judge_asked", "judge_requests", "judge_cache_hits", "judge_cost", "judge_usage")
+"""A round's in-round judging (see :func:`hitl_triage.judge.inround_files.usage_record`)."""
 PLOT_FILE = "accuracy_vs_human_share.png"
 
 
@@ -35,7 +37,25 @@ def round_table(records: list[dict[str, Any]]) -> str:
             f"| {_fmt(r.get('n_audit_labels'))} | {interval} | {_fmt(r.get('true_accepted_accuracy'))} "
             f"| {_fmt(r.get('est_trainset_accuracy'))} |"
         )
+    if any("judge_requests" in r for r in records):
+        lines += ["", judge_table(records)]
     return "\n".join(lines) + "\n"
+
+
+def judge_table(records: list[dict[str, Any]]) -> str:
+    """Markdown table of the in-round judge: per round and model, the items asked, requests
+    sent, cache hits, items without a label and cost (asked before the round's evidence)."""
+    lines = ["| round | model | role | items asked | requests | cache hits | no label | cost |",
+             "|" + "---|" * 8]
+    total_requests, total_cost = 0, 0.0
+    for r in records:
+        for u in r.get("judge_usage", []):
+            lines.append(f"| {r['round']} | {u['model']} | {u['role']} | {u['asked']} | {u['requests']} "
+                         f"| {u['cache_hits']} | {u['failed']} | {_fmt(float(u['cost']), 4)} |")
+            total_requests += int(u["requests"])
+            total_cost += float(u["cost"])
+    lines.append(f"| all | | | | {total_requests} | | | {_fmt(total_cost, 4)} |")
+    return "\n".join(lines)
 
 
 def plot_accuracy(summary: dict[str, Any], target: Path) -> Path:
@@ -99,7 +119,8 @@ def write_round_report(out_dir: Path, summary: dict[str, Any]) -> tuple[Path, Pa
     path = write_text(out_dir / REPORT_FILE, "\n".join(lines) + "\n")
     keys = ("round", "human_share", "cumulative_human_share", "accepted_share", "threshold",
             "est_accepted_accuracy", "est_accepted_accuracy_low", "est_accepted_accuracy_high",
-            "true_accepted_accuracy", "est_trainset_accuracy", "true_trainset_accuracy_before")
+            "true_accepted_accuracy", "est_trainset_accuracy", "true_trainset_accuracy_before",
+            *JUDGE_KEYS)
     section: dict[str, Any] = {
         "human_share": summary["human_share"], "trainset_accuracy": summary.get("trainset_accuracy"),
         "accepted_share": summary["accepted_share"], "accepted_accuracy": summary.get("accepted_accuracy"),

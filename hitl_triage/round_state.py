@@ -36,7 +36,7 @@ FINGERPRINT_FILE = "fingerprint.json"
 FINGERPRINT_VERSION = 1
 JUDGE = "judge"
 # Files the round loop writes; `discard_rounds` removes these and nothing else.
-ROUND_FILES = ("routing.parquet", "record.json")
+ROUND_FILES = ("routing.parquet", "record.json", "judge.parquet")  # judge: in-round answers
 RUN_FILES = ("final.json", FINGERPRINT_FILE)
 FINAL_LABELS_FILE = "final_labels.parquet"
 _SHOWN = 4

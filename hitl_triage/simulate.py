@@ -24,7 +24,7 @@ from hitl_triage.data import load_gold
 from hitl_triage.errors import DatasetError, HitlTriageError
 from hitl_triage.evaluation import Baselines, accuracy
 from hitl_triage.progress import Progress, report
-from hitl_triage.round_report import write_round_report
+from hitl_triage.round_report import JUDGE_KEYS, write_round_report
 from hitl_triage.round_state import describe_changes, mismatch_message
 from hitl_triage.rundir import check_run_dir, write_json
 from hitl_triage.triage import ACCEPT, HUMAN
@@ -124,6 +124,7 @@ def simulate(config: TaskConfig, *, budget: float, seed: int, out_dir: Path, fre
             "true_accepted_accuracy": accuracy(guess, gold, route == ACCEPT),
             "est_trainset_accuracy": record["est_trainset_accuracy"],
             "true_trainset_accuracy_before": accuracy(guess, gold),
+            **{k: record[k] for k in JUDGE_KEYS if k in record},
         })
     baselines = Baselines(config, inputs, gold, random_state=seed)
     curve_points = sorted({0, *[round(r["cumulative_human_share"] * n) for r in rounds], n_human})

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from hitl_triage.answers import known_labels, load_answers, now_iso
@@ -142,6 +143,26 @@ def moved_between(before: dict[str, Any], after: dict[str, Any]) -> Moved | None
                  trainset_after=after.get("trainset", {}))
 
 
+def _judge_candidates(cfg: TaskConfig, texts: list[str | None], human: np.ndarray) -> pl.DataFrame | None:
+    """Keywords the judge proposes from the human labels (``judge.propose_keywords``), or None."""
+    judge = cfg.judge
+    if judge is None or not judge.enabled or judge.propose_keywords == 0 or not (human >= 0).any():
+        return None
+    from hitl_triage.judge.errors import JudgeError
+    from hitl_triage.judge.judgements import CACHE_FILE, judge_dir
+    from hitl_triage.judge.keywords import propose_keywords
+
+    proposal = propose_keywords(judge, task=cfg.task, label_names=cfg.label_names,
+                                label_descriptions=[c.description for c in cfg.labels], texts=texts,
+                                human_labels=human, cache_path=judge_dir(cfg.out_dir) / CACHE_FILE,
+                                per_label=judge.propose_keywords, random_state=cfg.seed)
+    if proposal.errors:
+        raise JudgeError("judge.propose_keywords: the judge's keyword requests failed for "
+                         + "; ".join(f"{label}: {why}" for label, why in proposal.errors.items())
+                         + " (set judge.propose_keywords: 0 to suggest without the judge)")
+    return proposal.candidates
+
+
 class Workbench:
     """The workbench of one task (thread-safe; the review app keeps one per process).
 
@@ -203,7 +224,8 @@ class Workbench:
         if suggest:
             lf_cols = [j for j, kind in enumerate(votes.kinds) if kind != JUDGE]
             suggestions = suggest_lfs(texts, human, cfg.label_names, existing=votes.names,
-                                      existing_L=votes.L[:, lf_cols], top=self.top, all_texts=True)
+                                      existing_L=votes.L[:, lf_cols], top=self.top, all_texts=True,
+                                      extra=_judge_candidates(cfg, texts.to_list(), human))
         cache = VoteCache(run_dir / "votes")
         lf_names = [n for n, kind in zip(votes.names, votes.kinds, strict=True) if kind in ("expression", "row")]
         snapshot = {"at": now_iso(), "fingerprints": {n: cache.fingerprint_of(n) for n in lf_names},

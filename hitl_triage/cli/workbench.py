@@ -67,15 +67,16 @@ def _moved(moved: Moved) -> None:
 
 def _suggestions(frame: pl.DataFrame) -> None:
     table = Table(title="Suggested LFs (precision and coverage on the human labels, 95% intervals)")
-    for name in ("#", "name", "precision", "interval", "n", "coverage", "interval ", "new", "all items"):
-        table.add_column(name, justify="left" if name == "name" else "right")
+    for name in ("#", "name", "precision", "interval", "n", "coverage", "interval ", "new", "all items", "from"):
+        table.add_column(name, justify="left" if name in ("name", "from") else "right")
     for r in frame.iter_rows(named=True):
         table.add_row(str(r["rank"]), Text(r["name"]), _num(r["precision"]),
                       _interval(r["precision_low"], r["precision_high"]), str(r["n"]), _num(r["coverage"]),
                       _interval(r["coverage_low"], r["coverage_high"]), str(r["new_items"]),
-                      _num(r["coverage_all"]))
+                      _num(r["coverage_all"]), str(r.get("origin") or "mined"))
     console.print(table)
-    console.print("code (new = labeled items no LF covers yet; all items = coverage on the whole dataset):")
+    console.print("code (new = labeled items no LF covers yet; all items = coverage on the whole dataset; "
+                  "from = mined from the labels, or proposed by the judge):")
     for r in frame.iter_rows(named=True):
         console.print(Text(f"{r['rank']:>3}  {r['code']}"), soft_wrap=True)
     console.print("accept one with: hitl-triage lf CONFIG --accept N")

@@ -6,7 +6,9 @@ retries), ``cache`` (the SQLite response cache), ``parsing`` (answers → votes 
 probabilities), ``bias`` (label-bias correction), ``calibration`` (temperature and class-bias
 scaling, ECE), ``adjust`` (raw distributions → final ones: correction, then scaling on reviewed
 labels), ``fewshot`` (choosing examples), ``runner`` (``run_judge``), ``judgements`` (the output
-file and ``load_judgements``) and ``server`` (the embedded llama.cpp server).
+file and ``load_judgements``), ``server`` (the embedded llama.cpp server), ``inround`` (the
+judge asked between rounds: planning, escalation, costs) with ``inround_files`` (its answers in
+the run directory), and ``keywords`` (LF candidates proposed by the judge).
 
 The ``judge:`` config section lives in :mod:`hitl_triage.judge_settings`, outside this
 package, so loading a config imports nothing of the judge.

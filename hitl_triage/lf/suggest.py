@@ -8,7 +8,9 @@ The best of them are then *scored the same way as any candidate* (:func:`score_c
 the candidate's own pattern, exactly as ``keyword_lf`` / ``regex_lf`` would run it, is
 evaluated on the labeled texts; precision (share of the items it fires on that carry its
 label) and coverage (share of labeled items it fires on) get Wilson intervals. Candidates
-from elsewhere (an LLM judge, a colleague) go through :func:`score_candidates` too.
+from elsewhere (an LLM judge, :mod:`hitl_triage.judge.keywords`; a colleague) go through
+:func:`score_candidates` too; each suggestion's ``origin`` says where it came from (``mined``,
+``judge``, or what the extra candidates' ``origin`` column says, default ``extra``).
 
 Nothing here writes a file: accepting a candidate is the file layer's business
 (:func:`hitl_triage.workbench.accept_suggestion`).
@@ -138,7 +140,8 @@ def score_candidates(candidates: pl.DataFrame, texts: Sequence[str | None] | pl.
     """Score candidate LFs on the human labels, as ``keyword_lf`` / ``regex_lf`` would run them.
 
     Args:
-        candidates: ``kind`` (``keyword`` / ``regex``), ``pattern``, ``label`` (class index).
+        candidates: ``kind`` (``keyword`` / ``regex``), ``pattern``, ``label`` (class index)
+            and optionally ``origin`` (str, default ``mined``).
         texts: ``(n_items,)`` texts; human_labels: ``(n_items,)`` class index, ``-1`` = none.
         existing_L: ``(n_items, m)`` votes of the existing LFs; candidates that fire on exactly
             the labeled items an existing LF votes the same label on are dropped, and
@@ -149,7 +152,8 @@ def score_candidates(candidates: pl.DataFrame, texts: Sequence[str | None] | pl.
         Per candidate: ``name``, ``kind``, ``pattern``, ``label``, ``label_name``, ``n`` (labeled
         items it fires on), ``correct``, ``precision`` with ``precision_low`` /
         ``precision_high``, ``coverage`` with ``coverage_low`` / ``coverage_high`` (share of
-        labeled items), ``new_items``, ``coverage_all`` (null unless asked), ``code``; sorted
+        labeled items), ``new_items``, ``coverage_all`` (null unless asked), ``code``,
+        ``origin``; sorted
         best first (precision lower bound, then n). Candidates that never fire, or whose fired
         set repeats a better one's, are left out.
 
@@ -172,6 +176,8 @@ def score_candidates(candidates: pl.DataFrame, texts: Sequence[str | None] | pl.
     fired = _fired(candidates, labeled["text"])
     y = labeled["label"].to_numpy()
     labels = candidates["label"].to_numpy()
+    origins = (candidates["origin"].to_list() if "origin" in candidates.columns
+               else ["mined"] * candidates.height)
     n_fired = fired.sum(axis=0)
     correct = (fired & (y[:, None] == labels[None, :])).sum(axis=0)
     keep = n_fired > 0
@@ -205,12 +211,13 @@ def score_candidates(candidates: pl.DataFrame, texts: Sequence[str | None] | pl.
                      "precision_high": float(p_high[i]), "coverage": float(n_fired[i] / max(n_labeled, 1)),
                      "coverage_low": float(c_low[i]), "coverage_high": float(c_high[i]),
                      "new_items": int((fired[:, i] & uncovered).sum()),
-                     "code": _code(name, kind, pattern, int(labels[i]), label_names[labels[i]])})
+                     "code": _code(name, kind, pattern, int(labels[i]), label_names[labels[i]]),
+                     "origin": origins[int(i)] or "mined"})
     schema = {"name": pl.String, "kind": pl.String, "pattern": pl.String, "label": pl.Int64,
               "label_name": pl.String, "n": pl.Int64, "correct": pl.Int64, "precision": pl.Float64,
               "precision_low": pl.Float64, "precision_high": pl.Float64, "coverage": pl.Float64,
               "coverage_low": pl.Float64, "coverage_high": pl.Float64, "new_items": pl.Int64,
-              "code": pl.String}
+              "code": pl.String, "origin": pl.String}
     out = pl.DataFrame(rows, schema=schema)
     coverage_all = [None] * out.height
     if all_texts and out.height:
@@ -230,8 +237,11 @@ def suggest_lfs(texts: Sequence[str | None] | pl.Series, human_labels: np.ndarra
         label_names: the class names in index order.
         existing: names of the task's LFs (a candidate never takes one of them).
         existing_L: ``(n_items, m)`` their votes (see :func:`score_candidates`).
-        extra: more candidates (``kind``, ``pattern``, ``label``), e.g. proposed by a judge;
-            they are scored the same way and ranked among the mined ones.
+        extra: more candidates (``kind``, ``pattern``, ``label``, optionally ``origin``), e.g.
+            proposed by a judge (:func:`hitl_triage.judge.keywords.propose_keywords`); they
+            are scored the same way and ranked among the mined ones. Where an extra and a
+            mined candidate fire on the same labeled items with the same label, one row is
+            kept (the extra one's origin).
 
     Returns:
         The frame of :func:`score_candidates`, at most ``top`` rows, with a ``rank`` column
@@ -245,8 +255,11 @@ def suggest_lfs(texts: Sequence[str | None] | pl.Series, human_labels: np.ndarra
     label_names = list(label_names)
     mined = mine_candidates(texts, human_labels, n_classes=len(label_names), max_ngram=max_ngram,
                             min_count=min_count, confidence=confidence)
+    mined = mined.with_columns(pl.lit("mined").alias("origin"))
     if extra is not None and extra.height:
-        mined = pl.concat([extra.select(list(CANDIDATE_SCHEMA)).cast(CANDIDATE_SCHEMA), mined])
+        origin = pl.col("origin") if "origin" in extra.columns else pl.lit("extra")
+        mined = pl.concat([extra.select(*list(CANDIDATE_SCHEMA), origin.cast(pl.String).alias("origin"))
+                           .cast(CANDIDATE_SCHEMA), mined])
     scored = score_candidates(mined, texts, human_labels, label_names=label_names, existing_L=existing_L,
                               confidence=confidence)
     taken = set(existing)

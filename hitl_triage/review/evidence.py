@@ -16,6 +16,7 @@ SOURCE_LINES = {
     "label_model": "the label model (the LF and judge votes combined)",
     "end_model": "the end model (a text classifier trained on the labels so far)",
     "stacked": "the label model and the end model combined",
+    "stacked_judge": "the label model, the end model and the in-round judge combined",
     "crowdlab": "CROWDLAB (the votes, the end model and the reviewers' labels combined)",
 }
 

@@ -116,7 +116,7 @@ class ItemIn(_In):
     confidence: Annotated[float | None, Field(ge=0, le=1)] = None
     votes: dict[str, SmallInt | None] = Field(default_factory=dict)
     judge_rationale: str | None = None
-    suggestion_source: Literal["label_model", "end_model", "stacked", "crowdlab"] | None = None
+    suggestion_source: Literal["label_model", "end_model", "stacked", "stacked_judge", "crowdlab"] | None = None
     label_model_label: SmallInt | None = None
     label_model_confidence: Annotated[float | None, Field(ge=0, le=1)] = None
     end_model_label: SmallInt | None = None

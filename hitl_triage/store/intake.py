@@ -40,7 +40,7 @@ OPTIONAL: dict[str, Any] = {
     "end_model_label": None,
     "end_model_confidence": None,
 }
-SUGGESTION_SOURCES = ("label_model", "end_model", "stacked", "crowdlab")
+SUGGESTION_SOURCES = ("label_model", "end_model", "stacked", "stacked_judge", "crowdlab")
 GOLD_OVERLAP = 1_000_000  # every reviewer may answer a gold item once
 INT_MAX = 2**31 - 1  # integer columns are 32-bit on PostgreSQL
 DEFAULT_MAX_CHARS = 100_000

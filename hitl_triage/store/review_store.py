@@ -134,7 +134,7 @@ class ReviewStore:
         null), ``confidence`` (float in [0, 1] or null), ``votes`` (JSON object: source name →
         class index, or null / -1 for abstain), ``judge_rationale`` (str|null),
         ``suggestion_source`` (the posterior that suggested: "label_model", "end_model",
-        "stacked", "crowdlab", or null), ``label_model_label`` / ``end_model_label`` (class
+        "stacked", "stacked_judge", "crowdlab", or null), ``label_model_label`` / ``end_model_label`` (class
         index or null) with ``label_model_confidence`` / ``end_model_confidence`` (in [0, 1]
         or null), ``fields`` (JSON object field name -> text or null: the item's shown fields,
         ``dataset.fields``; null: the text alone). Only ``id``, ``route`` and ``round`` are
