@@ -13,7 +13,7 @@ human labels (no_human, naive, random, supervised).
     python bench/label_efficiency.py --sets youtube --budgets 0.1 --methods new today audit_half
 
 ``--compare`` also runs today's method (commit a097e18's settings: ``confidence.combine:
-end_model``, fixed uniform audit) in the same run, on the same features and seeds.
+end_model``, TF-IDF features, fixed uniform audit) in the same run, on the same seeds.
 """
 
 from __future__ import annotations
@@ -42,13 +42,14 @@ from hitl_triage.round_settings import ConfidenceConfig, TriageConfig  # noqa: E
 SCHEDULE = [0.2, 0.15, 0.13, 0.12, 0.11, 0.1, 0.1, 0.09]  # configs/wrench_*.yaml
 METHODS = {
     "new": {"confidence": {}, "triage": {}},
-    "today": {"confidence": {"combine": "end_model"},
+    "today": {"confidence": {"combine": "end_model", "features": "tfidf"},
               "triage": {"audit_adaptive": False, "audit_region": None}},
     # candidates measured beside the default (docs/rounds.md)
     "audit_half": {"confidence": {}, "triage": {"audit_fraction": 0.5}},
     "per_class": {"confidence": {}, "triage": {"per_class_thresholds": True}},
     "region": {"confidence": {}, "triage": {"audit_region": 0.7, "audit_fraction": 0.4}},
     "embed": {"confidence": {"features": "tfidf+embeddings", "embedding_model": "static"}, "triage": {}},
+    "tfidf": {"confidence": {"features": "tfidf"}, "triage": {}},
 }
 BASELINES = ("no_human", "naive", "random", "supervised")
 

@@ -76,6 +76,14 @@ def _embedding_block(clean: list[str], settings: ConfidenceConfig, cache_dir: Pa
     return sp.csr_matrix(E.astype(np.float64) * settings.embedding_weight)
 
 
+def resolve_features(settings: ConfidenceConfig, n_items: int) -> str:
+    """The feature kind ``settings.features`` means for ``n_items`` items (``auto``:
+    ``tfidf+embeddings`` up to ``settings.embeddings_max_items``, else ``tfidf``)."""
+    if settings.features != "auto":
+        return settings.features
+    return "tfidf+embeddings" if n_items <= settings.embeddings_max_items else "tfidf"
+
+
 def text_features(
     texts: list[str | None],
     *,
@@ -96,7 +104,8 @@ def text_features(
             :func:`hitl_triage.embeddings.embed`); TF-IDF always runs here.
 
     Returns:
-        ``(n_items, n_features)`` sparse float matrix, by ``settings.features``: TF-IDF word and
+        ``(n_items, n_features)`` sparse float matrix, by ``settings.features`` (``auto``
+        resolved by :func:`resolve_features`): TF-IDF word and
         character n-grams (:func:`hitl_triage.textfeatures.tfidf_matrix`, identical to
         scikit-learn's ``TfidfVectorizer``), sentence embeddings
         (:func:`hitl_triage.embeddings.embed`, unit-norm rows times ``embedding_weight``), both
@@ -105,11 +114,12 @@ def text_features(
     """
     clean = [t or "" for t in texts]
     blocks: list[sp.spmatrix] = []
-    if settings.features == "spacy":
+    kind = resolve_features(settings, len(clean))
+    if kind == "spacy":
         blocks.append(sp.csr_matrix(_spacy_vectors(clean, spacy_pipeline)))
-    if settings.features in ("tfidf", "tfidf+embeddings"):
+    if kind in ("tfidf", "tfidf+embeddings"):
         blocks.extend(_tfidf_blocks(clean, settings))
-    if settings.features in ("embeddings", "tfidf+embeddings") and any(t.strip() for t in clean):
+    if kind in ("embeddings", "tfidf+embeddings") and any(t.strip() for t in clean):
         blocks.append(_embedding_block(clean, settings, cache_dir, progress, engine))
     return sp.hstack(blocks).tocsr() if blocks else None
 

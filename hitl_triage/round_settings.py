@@ -3,8 +3,8 @@
 Example (every key optional; these are the defaults)::
 
     confidence:
-      features: tfidf            # embeddings, tfidf+embeddings, or spacy (document vectors)
-      embedding_model: minilm    # or static (model2vec distilled from the same weights)
+      features: tfidf            # or auto (tfidf+embeddings up to 50,000 items), embeddings, tfidf+embeddings, spacy
+      embedding_model: static    # model2vec distilled from all-MiniLM-L6-v2; or minilm (slow)
       embedding_weight: 1.0      # scale of the embedding block next to TF-IDF
       word_ngrams: [1, 2]
       char_ngrams: [2, 5]        # null turns character n-grams off
@@ -61,14 +61,21 @@ def _ngram_range(value: tuple[int, int] | None) -> tuple[int, int] | None:
 class ConfidenceConfig(_Section):
     """How per-item confidence is computed: the end model and cleanlab's CROWDLAB."""
 
-    features: Literal["tfidf", "embeddings", "tfidf+embeddings", "spacy"] = Field(
+    features: Literal["tfidf", "auto", "embeddings", "tfidf+embeddings", "spacy"] = Field(
         default="tfidf",
-        description="End-model text features: TF-IDF word (+ character) n-grams; sentence "
-        "embeddings (embedding_model; needs the `embeddings` extra); both side by side; or the "
-        "document vectors of lfs.spacy_pipeline (which must have word vectors).",
+        description="End-model text features: TF-IDF word (+ character) n-grams (the default); "
+        "sentence embeddings (embedding_model; the `embeddings` extra); both side by side; the "
+        "document vectors of lfs.spacy_pipeline (which must have word vectors); or auto: "
+        "tfidf+embeddings up to embeddings_max_items items, tfidf above (docs/features.md).",
+    )
+    embeddings_max_items: Annotated[int, Field(ge=0)] = Field(
+        default=50_000,
+        description="With features: auto, the most items that get sentence embeddings beside "
+        "TF-IDF. Above it a 10 % budget is thousands of labels, enough for TF-IDF alone, and the "
+        "dense embedding block would cost memory and end-model time (docs/features.md).",
     )
     embedding_model: Literal["minilm", "static"] = Field(
-        default="minilm",
+        default="static",
         description="Sentence embeddings from all-MiniLM-L6-v2 (the packaged weights, run by "
         "sentence-transformers; accurate, slow on CPU) or from a static model2vec model "
         "distilled once from the same weights (about 100x faster, a little less accurate).",

@@ -89,7 +89,7 @@ def test_cache_write_is_in_parts_and_progress_is_reported(tmp_path: Path) -> Non
 def test_features_option_end_to_end_through_the_engine(tmp_path: Path) -> None:
     L = np.array([[1, -1], [-1, 0], [1, 1], [-1, -1], [-1, -1], [0, -1], [1, -1], [0, 0]])
     tfidf = RoundEngine(2, confidence=ConfidenceConfig(features="tfidf")).features(TEXTS, L)
-    both_engine = RoundEngine(2, confidence=ConfidenceConfig(features="tfidf+embeddings",
+    both_engine = RoundEngine(2, confidence=ConfidenceConfig(features="tfidf+embeddings", embedding_model="minilm",
                                                              embedding_weight=2.0, cv_folds=2,
                                                              min_human_labels=2))
     both = both_engine.features(TEXTS, L, cache_dir=tmp_path)
@@ -102,7 +102,8 @@ def test_features_option_end_to_end_through_the_engine(tmp_path: Path) -> None:
     human = HumanLabels.empty(8).add(np.arange(4), np.array(GOLD[:4]))
     result = both_engine.round(L, both, human, budget=2, random_state=0)
     assert result.route.shape == (8,) and np.isin(result.label, [0, 1]).all()
-    only = text_features(TEXTS, settings=ConfidenceConfig(features="embeddings"), cache_dir=tmp_path)
+    only = text_features(TEXTS, settings=ConfidenceConfig(features="embeddings", embedding_model="minilm"),
+                         cache_dir=tmp_path)
     assert only.shape == (8, 384)
 
 
@@ -152,3 +153,20 @@ def test_unknown_model_lists_the_names() -> None:
 def test_config_rejects_an_unknown_feature_kind() -> None:
     with pytest.raises(ValueError, match="tfidf\\+embeddings"):
         ConfidenceConfig(features="word2vec")  # type: ignore[arg-type]
+
+
+def test_auto_features_embed_small_sets_and_not_large_ones(tmp_path: Path) -> None:
+    """features: auto: TF-IDF plus the static embeddings up to embeddings_max_items items."""
+    from hitl_triage.endmodel import resolve_features
+
+    default = ConfidenceConfig()
+    assert (default.features, default.embedding_model) == ("tfidf", "static")
+    auto = ConfidenceConfig(features="auto")
+    assert resolve_features(auto, 50_000) == "tfidf+embeddings"
+    assert resolve_features(auto, 50_001) == "tfidf"
+    assert resolve_features(default, 10) == "tfidf"
+    both = text_features(TEXTS, settings=auto, cache_dir=tmp_path)
+    plain = text_features(TEXTS, settings=default)
+    assert both.shape == (len(TEXTS), plain.shape[1] + 256)
+    cut = text_features(TEXTS, settings=ConfidenceConfig(features="auto", embeddings_max_items=len(TEXTS) - 1))
+    assert cut.shape == plain.shape
