@@ -37,7 +37,7 @@ from hitl_triage.store import SubmitResult, TaskView
 
 router = APIRouter(prefix="/api/v1")
 TaskIdPath = Annotated[int, Path(ge=0, le=INT_MAX)]
-REVIEWER_FIELDS = ["answer_id", "task_id", "item_id", "round", "kind", "label", "comment", "created_at"]
+REVIEWER_FIELDS = ["answer_id", "task_id", "item_id", "round", "kind", "label", "comment", "created_at", "correction"]
 
 
 def _out(result: SubmitResult) -> AnswerOut:

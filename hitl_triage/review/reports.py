@@ -39,6 +39,7 @@ ANSWER_COLUMNS = {
     "created_at": pl.String(),
     "retracted_at": pl.String(),
     "replaced_by": pl.String(),
+    "correction": pl.String(),
 }
 
 
@@ -64,6 +65,7 @@ class HistoryEntry:
     label: int | None
     comment: str | None
     created_at: str
+    correction: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,8 @@ def history(store: ReviewStore, reviewer: ReviewerInfo, *, n: int) -> list[Histo
             .limit(n)
         ).all()
         return [
-            HistoryEntry(a.id, a.task_id, item_id, text, a.kind, a.label, a.comment, iso(a.created_at) or "")
+            HistoryEntry(a.id, a.task_id, item_id, text, a.kind, a.label, a.comment, iso(a.created_at) or "",
+                         a.correction)
             for a, item_id, text in rows
         ]
 
@@ -167,6 +170,7 @@ def answers(
                 "created_at": iso(a.created_at),
                 "retracted_at": iso(a.retracted_at),
                 "replaced_by": a.replaced_by,
+                "correction": a.correction,
             }
             for a, item_id, rnd, route, name in s.execute(query)
         ]

@@ -81,7 +81,10 @@ def test_api_answer_carries_a_correction_and_admins_read_it(rsite: Site):
         bad = http.post("/api/v1/answers", json={"id": "api-fix-2", "task_id": task["task_id"], "kind": "skip", "correction": "x"})
         assert bad.status_code == 422 and "a correction goes with a label answer" in bad.text
         resolved = {r["id"]: r for r in http.get("/api/v1/resolved").json()}
+        listed = {r["answer_id"]: r for r in http.get("/api/v1/answers").json()}
+        one = http.get("/api/v1/answers/api-fix-1").json()
     assert resolved[task["item_id"]]["correction"] == "The capital is **Paris**."
+    assert listed["api-fix-1"]["correction"] == one["correction"] == "The capital is **Paris**."
 
 
 def test_a_task_without_correction_refuses_one(tmp_path: Path):
