@@ -3,7 +3,7 @@
 Example (every key optional; these are the defaults)::
 
     confidence:
-      features: tfidf            # or auto (tfidf+embeddings up to 50,000 items), embeddings, tfidf+embeddings, spacy
+      features: auto             # tfidf+embeddings up to 50,000 items, else tfidf; or tfidf, embeddings, spacy
       embedding_model: static    # model2vec distilled from all-MiniLM-L6-v2; or minilm (slow)
       embedding_weight: 1.0      # scale of the embedding block next to TF-IDF
       word_ngrams: [1, 2]
@@ -61,12 +61,12 @@ def _ngram_range(value: tuple[int, int] | None) -> tuple[int, int] | None:
 class ConfidenceConfig(_Section):
     """How per-item confidence is computed: the end model and cleanlab's CROWDLAB."""
 
-    features: Literal["tfidf", "auto", "embeddings", "tfidf+embeddings", "spacy"] = Field(
-        default="tfidf",
-        description="End-model text features: TF-IDF word (+ character) n-grams (the default); "
-        "sentence embeddings (embedding_model; the `embeddings` extra); both side by side; the "
-        "document vectors of lfs.spacy_pipeline (which must have word vectors); or auto: "
-        "tfidf+embeddings up to embeddings_max_items items, tfidf above (docs/features.md).",
+    features: Literal["auto", "tfidf", "embeddings", "tfidf+embeddings", "spacy"] = Field(
+        default="auto",
+        description="End-model text features: auto (the default): TF-IDF plus sentence "
+        "embeddings up to embeddings_max_items items, TF-IDF alone above; tfidf: word (+ "
+        "character) n-grams; embeddings (embedding_model); both side by side; or the document "
+        "vectors of lfs.spacy_pipeline (which must have word vectors). docs/features.md.",
     )
     embeddings_max_items: Annotated[int, Field(ge=0)] = Field(
         default=50_000,

@@ -156,17 +156,18 @@ def test_config_rejects_an_unknown_feature_kind() -> None:
 
 
 def test_auto_features_embed_small_sets_and_not_large_ones(tmp_path: Path) -> None:
-    """features: auto: TF-IDF plus the static embeddings up to embeddings_max_items items."""
+    """The default, features: auto: TF-IDF plus the static embeddings up to
+    embeddings_max_items items."""
     from hitl_triage.endmodel import resolve_features
 
     default = ConfidenceConfig()
-    assert (default.features, default.embedding_model) == ("tfidf", "static")
-    auto = ConfidenceConfig(features="auto")
+    assert (default.features, default.embedding_model) == ("auto", "static")
+    auto = default
     assert resolve_features(auto, 50_000) == "tfidf+embeddings"
     assert resolve_features(auto, 50_001) == "tfidf"
-    assert resolve_features(default, 10) == "tfidf"
+    assert resolve_features(ConfidenceConfig(features="tfidf"), 10) == "tfidf"
     both = text_features(TEXTS, settings=auto, cache_dir=tmp_path)
-    plain = text_features(TEXTS, settings=default)
+    plain = text_features(TEXTS, settings=ConfidenceConfig(features="tfidf"))
     assert both.shape == (len(TEXTS), plain.shape[1] + 256)
     cut = text_features(TEXTS, settings=ConfidenceConfig(features="auto", embeddings_max_items=len(TEXTS) - 1))
     assert cut.shape == plain.shape

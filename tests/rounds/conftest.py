@@ -49,7 +49,8 @@ def write_task(folder: Path, items: pl.DataFrame, *, gold: bool = True, **sectio
         "dataset": {"path": "items.csv", "id_field": "id", "text_field": "text",
                     "vote_fields": ["v0", "v1", "v2", "v3"], **({"gold_field": "gold"} if gold else {})},
         "label_model": {"kind": "snorkel", "n_epochs": 100},
-        "confidence": {"cv_folds": 3, "max_features": 2000, "min_human_labels": 10},
+        # the texts are shuffled word lists: sentence embeddings of them mean nothing
+        "confidence": {"cv_folds": 3, "max_features": 2000, "min_human_labels": 10, "features": "tfidf"},
         "triage": {"audit_fraction": 0.3},
         "curriculum": {"total_budget": 0.15, "schedule": [0.45, 0.33, 0.22]},
         "run_dir": "run",
