@@ -14,6 +14,7 @@ Precomputed vote columns (a fourth kind) come from the dataset config, not from 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -140,10 +141,16 @@ def regex_lf(name: str, pattern: str, label: int, *, field: str = TEXT) -> Expre
 
 
 def uses_doc(lf: LabelingFunction) -> bool:
-    """True if a row LF needs ``x.doc`` (ours or snorkel's own spaCy LFs)."""
-    from snorkel.labeling.lf.nlp import BaseNLPLabelingFunction
+    """True if a row LF needs ``x.doc`` (ours or snorkel's own spaCy LFs).
 
-    return getattr(lf, "uses_doc", False) or isinstance(lf, BaseNLPLabelingFunction)
+    snorkel's spaCy LF module is only looked at when already imported: an LF of that kind was
+    built from it, so without it none can be one (importing it would load spaCy, thinc and
+    torch, several seconds, for every apply).
+    """
+    if getattr(lf, "uses_doc", False):
+        return True
+    nlp = sys.modules.get("snorkel.labeling.lf.nlp")
+    return nlp is not None and isinstance(lf, nlp.BaseNLPLabelingFunction)
 
 
 __all__ = [
