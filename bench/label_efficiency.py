@@ -11,6 +11,7 @@ human labels (no_human, naive, random, supervised).
     python bench/label_efficiency.py --sets youtube sms --budgets 0.1 --seeds 5 --compare
     python bench/label_efficiency.py --sets chemprot_strong --budgets 0.1 0.2 0.3 --seeds 3 --compare
     python bench/label_efficiency.py --sets youtube --budgets 0.1 --methods new today audit_half
+    python bench/label_efficiency.py --sets trec --budgets 0.3 --seeds 10 --first-seed 10
 
 ``--compare`` also runs today's method (commit a097e18's settings: ``confidence.combine:
 end_model``, TF-IDF features, fixed uniform audit) in the same run, on the same seeds.
@@ -103,6 +104,8 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=["youtube", "sms", "trec", "chemprot_strong"], choices=DEV_SETS)
     parser.add_argument("--budgets", nargs="+", type=float, default=[0.1, 0.2, 0.3])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds first..first+seeds-1 (split a 20-seed run over processes)")
     parser.add_argument("--compare", action="store_true", help="also run today's method in the same run")
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=None,
                         help="methods to run (default: new, and today with --compare)")
@@ -110,6 +113,7 @@ def main() -> None:
     start = time.time()
     methods = args.methods or (["new", "today"] if args.compare else ["new"])
     alpha = TriageConfig().alpha
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     print(f"{'set':16} {'budget':>6} {'method':>10} {'acc':>7} {'accept':>7} {'acc@acc':>7} {'valid':>6} "
           f"{'ci-cover':>8} {'|est-acc|':>9} " + " ".join(f"{b:>10}" for b in BASELINES) + "  >=max(no_human,naive)-0.005")
     for name in args.sets:
@@ -117,11 +121,11 @@ def main() -> None:
         features: dict[str, object] = {}  # one design matrix per distinct feature setting
         X_text = text_features(d.texts, settings=ConfidenceConfig())
         for budget in args.budgets:
-            base = [baselines(d, X_text, round(budget * d.gold.size), s) for s in range(args.seeds)]
+            base = [baselines(d, X_text, round(budget * d.gold.size), s) for s in seeds]
             mean_base = {b: float(np.nanmean([r[b] for r in base])) for b in BASELINES}
             for method in methods:
                 runs = []
-                for seed in range(args.seeds):
+                for seed in seeds:
                     t = time.time()
                     conf = ConfidenceConfig(**METHODS[method]["confidence"])
                     key = (conf.features, conf.embedding_model)
