@@ -51,6 +51,8 @@ METHODS = {
     "region": {"confidence": {}, "triage": {"audit_region": 0.7, "audit_fraction": 0.4}},
     "embed": {"confidence": {"features": "tfidf+embeddings", "embedding_model": "static"}, "triage": {}},
     "tfidf": {"confidence": {"features": "tfidf"}, "triage": {}},
+    "lm_auto": {"confidence": {}, "triage": {}, "label_model": "auto"},
+    "lm_auto_tfidf": {"confidence": {"features": "tfidf"}, "triage": {}, "label_model": "auto"},
 }
 BASELINES = ("no_human", "naive", "random", "supervised")
 
@@ -80,7 +82,7 @@ def baselines(d, X_text, n_labels: int, seed: int) -> dict[str, float]:
 
 def run(d, X, method: str, budget: float, seed: int, alpha: float) -> dict:
     over = METHODS[method]
-    engine = RoundEngine(d.n_classes, label_model=LabelModelConfig(kind="majority"),
+    engine = RoundEngine(d.n_classes, label_model=LabelModelConfig(kind=over.get("label_model", "majority")),
                          confidence=ConfidenceConfig(**over["confidence"]),
                          triage=TriageConfig(**over["triage"]))
     res = run_loop(engine, d.L, X, reviewer=lambda rows, routes: d.gold[rows],

@@ -53,7 +53,7 @@ from hitl_triage.config import LabelModelConfig, TaskConfig
 from hitl_triage.data import Dataset, field_values
 from hitl_triage.endmodel import combine_features, mark_entities, out_of_fold_probs, text_features
 from hitl_triage.indexing import row_index
-from hitl_triage.labelmodel import fit_label_model_probs
+from hitl_triage.labelmodel import choose_label_model, fit_label_model_probs
 from hitl_triage.round_settings import ConfidenceConfig, TriageConfig
 from hitl_triage.schema import ABSTAIN
 
@@ -121,6 +121,8 @@ class Evidence:
         model_weight: CROWDLAB's weight of the end model (None when CROWDLAB could not run).
         chosen: the posterior that labels and scores (``label_model``, ``end_model``,
             ``stacked`` or ``crowdlab``); choice_reason: why.
+        label_model: the label model's kind (``auto: majority`` or ``auto: dawid_skene`` when
+            chosen by :func:`hitl_triage.labelmodel.choose_label_model`); label_model_reason: why.
     """
 
     probs: np.ndarray
@@ -136,6 +138,8 @@ class Evidence:
     model_weight: float | None
     chosen: str = "end_model"
     choice_reason: str = ""
+    label_model: str = ""
+    label_model_reason: str = ""
 
 
 def annotator_matrix(L: np.ndarray) -> np.ndarray:
@@ -403,8 +407,14 @@ def evidence_from_arrays(
     """
     k = n_classes
     balance_labels = known if audited is None else np.where(audited, known, -1)
-    lm = fit_label_model_probs(label_model, L, n_classes=k, y_known=balance_labels,
-                               random_state=random_state)
+    lm_kind, lm_reason = label_model.kind, ""
+    if lm_kind == "auto":
+        lm, chosen_kind, lm_reason = choose_label_model(label_model, L, n_classes=k, y_known=balance_labels,
+                                                        random_state=random_state)
+        lm_kind = f"auto: {chosen_kind}"
+    else:
+        lm = fit_label_model_probs(label_model, L, n_classes=k, y_known=balance_labels,
+                                   random_state=random_state)
     labels, weights = _end_model_labels(confidence, L, known, lm, random_state=random_state)
     if ((labels >= 0) & (weights > 0)).sum() >= 2 and np.unique(labels[labels >= 0]).size >= 1:
         end = out_of_fold_probs(X, labels, weights, n_classes=k, settings=confidence,
@@ -461,7 +471,8 @@ def evidence_from_arrays(
                     value=value, disputed=disputed, label_model_probs=lm, end_model_probs=end,
                     source_quality=source_quality, model_weight=model_weight,
                     chosen=confidence.combine if selection is None else selection.name,
-                    choice_reason="" if selection is None else selection.reason)
+                    choice_reason="" if selection is None else selection.reason,
+                    label_model=lm_kind, label_model_reason=lm_reason)
 
 
 def _select(lm: np.ndarray, end: np.ndarray, known: np.ndarray, audited: np.ndarray | None,

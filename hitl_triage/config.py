@@ -190,7 +190,7 @@ class LFConfig(StrictModel):
 class LabelModelConfig(StrictModel):
     """Which label model turns the votes into ``P(y | L)``, and its fitting parameters."""
 
-    kind: Literal["snorkel", "majority", "dawid_skene"] = "snorkel"
+    kind: Literal["snorkel", "majority", "dawid_skene", "auto"] = "snorkel"
     n_epochs: Annotated[int, Field(ge=1, le=100_000)] = 500
     lr: Annotated[float, Field(gt=0, le=10)] = 0.01
     l2: Annotated[float, Field(ge=0)] = 0.0

@@ -302,6 +302,9 @@ class RoundEngine:
                                    n_classes=self.n_classes if t.per_class_thresholds else None)
         figures["posterior"] = ev.chosen
         figures["posterior_reason"] = ev.choice_reason
+        figures["label_model"] = ev.label_model
+        if ev.label_model_reason:
+            figures["label_model_reason"] = ev.label_model_reason
         figures["judge_answered"] = 0 if judge is None else int((~np.isnan(judge).any(axis=1)).sum())
         if not (L != ABSTAIN).any():
             figures.update(threshold=None, accepted_share=0.0, threshold_reason=NO_VOTES)

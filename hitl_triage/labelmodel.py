@@ -9,6 +9,9 @@ Three models behind one scikit-learn-like interface (parameters in ``__init__``,
 * ``dawid_skene`` -- :class:`~hitl_triage.dawid_skene.DawidSkeneModel`: our vectorized numpy
   Dawid–Skene EM, more accurate than snorkel on the WRENCH sets and over 10x faster
   (``bench/labelmodel_bench.py``, ``docs/labelmodel.md``).
+* ``auto`` -- :func:`choose_label_model`: majority vote, unless Dawid–Skene beats it on the
+  audit labels by more than one standard error of the paired difference (neither wins on every
+  WRENCH set: majority on trec and sms, Dawid–Skene on youtube and chemprot).
 
 Known labels (from reviewers) set the class balance. Example::
 
@@ -38,6 +41,7 @@ __all__ = [
     "MajorityVoteModel",
     "SnorkelLabelModel",
     "check_votes",
+    "choose_label_model",
     "class_balance",
     "fit_label_model_probs",
     "make_label_model",
@@ -197,6 +201,48 @@ def make_label_model(
     )
 
 
+AUTO_KINDS = ("majority", "dawid_skene")
+AUTO_MIN_LABELS = 20  # below this many known labels, ``auto`` is majority vote
+
+
+def choose_label_model(
+    settings: LabelModelConfig,
+    L: np.ndarray,
+    *,
+    n_classes: int,
+    y_known: np.ndarray | None = None,
+    random_state: int | None = 0,
+) -> tuple[np.ndarray, str, str]:
+    """``label_model.kind: auto``: majority vote or Dawid–Skene, by accuracy on the known labels.
+
+    Both are fitted on ``L`` (each takes its class balance from ``y_known``). With fewer than
+    ``AUTO_MIN_LABELS`` known labels it is majority vote, the documented default; then
+    Dawid–Skene replaces it only if its wins minus losses on the known items exceed one
+    standard error (:func:`hitl_triage.combine.select_posterior`, the rule the round loop
+    uses to choose its posterior). In the round loop ``y_known`` holds the audit labels only:
+    reviewed items are chosen for being hard and would favour whichever model errs elsewhere.
+
+    Args:
+        L: ``(n, m)`` votes, ``-1`` abstain.
+        y_known: ``(n,)`` known labels, ``-1`` none (the round loop: audit labels).
+
+    Returns:
+        ``(probs, kind, reason)``: the chosen model's ``(n, k)`` ``P(y | L)``, its kind and why.
+    """
+    from hitl_triage.combine import select_posterior
+
+    probs = {kind: make_label_model(settings.model_copy(update={"kind": kind}), n_classes=n_classes,
+                                    random_state=random_state).fit(L, y_known=y_known).predict_proba(L)
+             for kind in AUTO_KINDS}
+    known = np.full(L.shape[0], -1) if y_known is None else np.asarray(y_known)
+    rows = np.flatnonzero(known >= 0)
+    pick = select_posterior(probs, known, rows, min_audit=AUTO_MIN_LABELS, default="majority")
+    reason = (f"{rows.size} known labels < {AUTO_MIN_LABELS}: majority vote by default"
+              if rows.size < AUTO_MIN_LABELS else pick.reason.replace(
+                  "a challenger must beat", "dawid_skene must beat"))
+    return pick.probs, pick.name, reason
+
+
 def fit_label_model_probs(
     settings: LabelModelConfig,
     L: np.ndarray,
@@ -209,9 +255,13 @@ def fit_label_model_probs(
 
     For the round loop, which must run on any task: with no sources the result is uniform, and
     ``snorkel`` with fewer than three sources (which it cannot fit) falls back to majority vote.
+    ``auto`` is :func:`choose_label_model` on ``y_known``.
     """
     if L.shape[1] == 0:
         return np.full((L.shape[0], n_classes), 1.0 / n_classes)
+    if settings.kind == "auto":
+        return choose_label_model(settings, L, n_classes=n_classes, y_known=y_known,
+                                  random_state=random_state)[0]
     if settings.kind == "snorkel" and L.shape[1] < MIN_SNORKEL_SOURCES:
         settings = settings.model_copy(update={"kind": "majority"})
     model = make_label_model(settings, n_classes=n_classes, random_state=random_state)

@@ -31,7 +31,7 @@ from hitl_triage.data import (
 )
 from hitl_triage.errors import RunStateError
 from hitl_triage.export import ExportFormat, resolve_target, write_trainset
-from hitl_triage.labelmodel import make_label_model
+from hitl_triage.labelmodel import choose_label_model, make_label_model
 from hitl_triage.lf import apply_sources, lf_summary
 from hitl_triage.progress import Progress, report
 from hitl_triage.report import update_report
@@ -162,10 +162,16 @@ def run_label(config: TaskConfig, *, progress: Progress | None = None) -> LabelR
     check_run_dir(config.out_dir)
     ids, L, _names = load_votes(config)
     known = _human_labels(config, ids)
-    report(progress, f"label model ({config.label_model.kind})", 0, 1)
-    model = make_label_model(config.label_model, n_classes=config.n_classes, random_state=config.seed)
-    probs = model.fit(L, y_known=known).predict_proba(L)
-    report(progress, f"label model ({config.label_model.kind})", 1, 1)
+    kind = config.label_model.kind
+    report(progress, f"label model ({kind})", 0, 1)
+    if kind == "auto":  # majority vote or Dawid-Skene, by accuracy on the human labels so far
+        probs, chosen, _ = choose_label_model(config.label_model, L, n_classes=config.n_classes,
+                                              y_known=known, random_state=config.seed)
+        kind = f"auto: {chosen}"
+    else:
+        model = make_label_model(config.label_model, n_classes=config.n_classes, random_state=config.seed)
+        probs = model.fit(L, y_known=known).predict_proba(L)
+    report(progress, f"label model ({kind})", 1, 1)
     frame = pl.DataFrame({ID: ids}).with_columns(
         [pl.Series(f"p_{name}", probs[:, c]) for c, name in enumerate(config.label_names)]
     )
@@ -178,13 +184,13 @@ def run_label(config: TaskConfig, *, progress: Progress | None = None) -> LabelR
         scored = gold >= 0
         gold_accuracy = float((predicted[scored] == gold[scored]).mean())
     update_report(config.out_dir, config.task, "label", {
-        "label_model": config.label_model.kind,
+        "label_model": kind,
         "items": len(ids),
         "human_labels_used": int((known >= 0).sum()),
         "predicted_class_counts": counts,
         "accuracy_vs_gold (scoring only)": gold_accuracy,
     })
-    return LabelResult(n_items=len(ids), model=config.label_model.kind, class_counts=counts,
+    return LabelResult(n_items=len(ids), model=kind, class_counts=counts,
                        n_known=int((known >= 0).sum()), gold_accuracy=gold_accuracy, path=path)
 
 

@@ -1,4 +1,5 @@
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,9 @@ from hitl_triage.errors import LabelModelError
 from hitl_triage.labelmodel import (
     MajorityVoteModel,
     SnorkelLabelModel,
+    choose_label_model,
     class_balance,
+    fit_label_model_probs,
     make_label_model,
 )
 
@@ -95,3 +98,56 @@ def test_round_loop_label_model_runs_on_any_task() -> None:
     L = np.array([[0, 0], [1, -1], [-1, -1]], dtype=np.int8)
     two = fit_label_model_probs(settings, L, n_classes=2)  # snorkel cannot fit 2: majority vote
     np.testing.assert_allclose(two, MajorityVoteModel(n_classes=2).fit(L).predict_proba(L))
+
+
+def _votes(rng: np.random.Generator, n: int, accuracies: list[float], coverage: float = 0.7):
+    """``(n, m)`` binary votes of LFs with the given accuracies, and the truth."""
+    truth = rng.integers(0, 2, size=n)
+    acc = np.asarray(accuracies)[None, :]
+    right = rng.random((n, acc.size)) < acc
+    votes = np.where(right, truth[:, None], 1 - truth[:, None])
+    return np.where(rng.random(votes.shape) < coverage, votes, -1).astype(np.int8), truth
+
+
+def test_auto_chooses_dawid_skene_only_when_the_known_labels_show_it_wins() -> None:
+    """Two accurate LFs outvoted by five near-random ones: Dawid-Skene learns the accuracies and
+    beats majority vote; auto takes it once enough known labels show it, majority before."""
+    rng = np.random.default_rng(0)
+    L, truth = _votes(rng, 3000, [0.95, 0.93, 0.55, 0.55, 0.52, 0.55, 0.53])
+    settings = LabelModelConfig(kind="auto")
+    mv = fit_label_model_probs(LabelModelConfig(kind="majority"), L, n_classes=2)
+    ds = fit_label_model_probs(LabelModelConfig(kind="dawid_skene"), L, n_classes=2)
+    assert (ds.argmax(1) == truth).mean() > (mv.argmax(1) == truth).mean() + 0.05
+
+    known = np.full(truth.size, -1)
+    rows = rng.choice(truth.size, size=150, replace=False)
+    known[rows] = truth[rows]
+    probs, kind, reason = choose_label_model(settings, L, n_classes=2, y_known=known)
+    assert kind == "dawid_skene" and "dawid_skene must beat majority" in reason
+    assert (probs.argmax(1) == truth).mean() == pytest.approx((ds.argmax(1) == truth).mean(), abs=0.01)
+    np.testing.assert_allclose(fit_label_model_probs(settings, L, n_classes=2, y_known=known), probs)
+
+    few = np.full(truth.size, -1)
+    few[rows[:10]] = truth[rows[:10]]
+    _, kind, reason = choose_label_model(settings, L, n_classes=2, y_known=few)
+    assert kind == "majority" and "10 known labels < 20" in reason
+
+
+def test_auto_keeps_majority_when_the_models_agree() -> None:
+    """Five equally accurate LFs voting on every item: no ties, the same labels either way."""
+    rng = np.random.default_rng(1)
+    L, truth = _votes(rng, 2000, [0.8] * 5, coverage=1.0)
+    known = np.where(rng.random(truth.size) < 0.05, truth, -1)
+    _, kind, _ = choose_label_model(LabelModelConfig(kind="auto"), L, n_classes=2, y_known=known)
+    assert kind == "majority"
+
+
+def test_label_stage_reports_the_model_auto_chose(task_config: Path) -> None:
+    from hitl_triage.config import load_config
+    from hitl_triage.pipeline import run_apply, run_label
+
+    config = load_config(task_config)
+    config = config.model_copy(update={"label_model": LabelModelConfig(kind="auto")})
+    run_apply(config)
+    result = run_label(config)
+    assert result.model == "auto: majority"  # no human label yet: the documented default
