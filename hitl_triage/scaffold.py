@@ -206,15 +206,16 @@ def init_from_wrench(folder: Path, name: str, *, configs_dir: Path = Path("confi
                    for c, d in zip(classes, descriptions, strict=True)],
         "dataset": dataset,
         "lfs": {"modules": []},
-        "label_model": {"kind": "majority"},
+        "label_model": {"kind": "auto"},
         "run_dir": _rel(Path("runs") / name, configs_dir),
     }
     header = (f"# WRENCH dataset {folder.name}: weak_labels are precomputed votes; label is the gold\n"
               "# column, used only to score runs and to simulate reviewers. Every field of the\n"
               "# records' `data` object is a column (LFs and reviewers see it).\n"
-              "# label_model: majority vote, the documented default: it was more accurate than\n"
-              "# snorkel's LabelModel on every shared WRENCH set and 2-7x faster per run; the\n"
-              "# loop's confidence.combine: select moves off it only when audit labels say so.\n")
+              "# label_model auto: majority vote (more accurate than snorkel's LabelModel on every\n"
+              "# shared WRENCH set, 2-7x faster) until the audit labels show Dawid-Skene is better;\n"
+              "# the loop's confidence.combine: select likewise moves off the label model only\n"
+              "# when audit labels say so (docs/labelmodel.md).\n")
     write_text(config_path, _dump(config, header))
     load_config(config_path)  # the written config must validate
     return InitResult(config_path=config_path, lf_path=None)

@@ -119,9 +119,9 @@ def test_init_from_wrench_youtube_then_label(tmp_path: Path, monkeypatch: pytest
     votes = pl.read_parquet(tmp_path / "runs" / "yt" / "votes.parquet")
     assert votes.height == 1686 and "keyword_subscribe" in votes.columns
     accuracy = float(out.split("(scoring only):")[1].split()[0])
-    # init writes majority vote (more accurate than snorkel's LabelModel on every shared WRENCH
-    # set): the data README's reference figure for youtube is 0.790
-    assert "kind: majority" in config.read_text()
+    # init writes auto: majority vote (more accurate than snorkel's LabelModel on every shared
+    # WRENCH set) until audit labels exist; the data README's reference figure for youtube is 0.790
+    assert "kind: auto" in config.read_text() and "auto: majority label model" in out
     assert accuracy == pytest.approx(0.790, abs=0.005)
 
 
