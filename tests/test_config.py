@@ -46,7 +46,7 @@ def test_wrong_value_says_expected_and_got() -> None:
 
 
 def test_label_model_kind_lists_choices() -> None:
-    with pytest.raises(ConfigError, match=r"label_model\.kind: Input should be 'snorkel', 'majority' or 'dawid_skene'"):
+    with pytest.raises(ConfigError, match=r"label_model\.kind: Input should be 'snorkel', 'majority', 'dawid_skene' or 'auto'"):
         parse_config({**BASE, "label_model": {"kind": "dawid"}}, source="c.yaml")
 
 

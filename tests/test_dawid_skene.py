@@ -192,7 +192,7 @@ def test_config_rejects_an_unknown_kind_listing_the_valid_ones() -> None:
     base = {"task": "t", "labels": [{"name": "a", "description": "A."}, {"name": "b", "description": "B."}], "dataset": {"path": "x.csv"}}
     config = parse_config({**base, "label_model": {"kind": "dawid_skene", "smoothing": 0.2}})
     assert config.label_model.smoothing == 0.2
-    with pytest.raises(ConfigError, match=r"label_model\.kind: Input should be 'snorkel', 'majority' or 'dawid_skene'"):
+    with pytest.raises(ConfigError, match=r"label_model\.kind: Input should be 'snorkel', 'majority', 'dawid_skene' or 'auto'"):
         parse_config({**base, "label_model": {"kind": "em"}}, source="c.yaml")
     with pytest.raises(ConfigError, match=r"label_model\.smoothing: Input should be greater than or equal to 0"):
         parse_config({**base, "label_model": {"smoothing": -1}}, source="c.yaml")

@@ -261,14 +261,14 @@ def test_judge_requests_sent_from_the_cluster_match_local(cluster, llama_server,
     base = load_config(REPO / "configs" / "youtube_spam_judge.yaml")
     judge = base.judge.model_copy(update={"base_url": llama_server, "concurrency": 2})
     dataset = load_dataset(base.dataset, n_classes=base.n_classes)
-    sample = dataclasses.replace(dataset, items=dataset.items[:24])
+    sample = dataclasses.replace(dataset, items=dataset.items[:12])
     shots = [("check out my channel http://x.y", 1), ("love this song", 0)]
-    engine = EngineConfig(kind="ray", address=cluster.address, batch_size=8)
+    engine = EngineConfig(kind="ray", address=cluster.address, batch_size=6)
     remote = base.model_copy(update={"judge": judge, "run_dir": tmp_path / "ray", "engine": engine})
     there = run_judge(remote, sample, few_shot=shots)
     n_free = len(judge.content_free_inputs)
-    assert there.failed == 0 and there.judged + there.abstained == 24
-    assert there.remote_requests >= 24 and there.requests - there.remote_requests == n_free
+    assert there.failed == 0 and there.judged + there.abstained == 12
+    assert there.remote_requests >= 12 and there.requests - there.remote_requests == n_free
     assert there.cached == 0
     with ResponseCache(judge_dir(remote.out_dir) / CACHE_FILE) as cache:
         assert len(cache) == there.requests  # every answer the workers got is stored
@@ -292,4 +292,4 @@ def test_judge_requests_sent_from_the_cluster_match_local(cluster, llama_server,
     np.testing.assert_allclose(here.probs, far.probs, atol=0.05)
 
     again = run_judge(remote, sample, few_shot=shots)
-    assert again.requests == 0 and again.cached == 24
+    assert again.requests == 0 and again.cached == 12
